@@ -1,0 +1,1 @@
+"""revseq: the framework-free core (data, vocabulary, batching, checkpoints, metrics, report)."""

@@ -1,0 +1,116 @@
+"""Numpy batches of static shapes: a few length buckets and a fixed batch size, with masks.
+
+A batch is padded to its bucket's length S and, when short, with all-PAD rows up to B, so a
+jitted step compiles once per bucket. PAD rows and PAD positions carry no weight anywhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import numpy as np
+
+from revseq.data import Sentence, reverse
+from revseq.vocab import PAD, SOS, Vocabulary
+
+
+class Encoded(NamedTuple):
+    """A split as padded index arrays: src [N, L], tgt [N, L], lengths [N] (EOS included)."""
+
+    src: np.ndarray
+    tgt: np.ndarray
+    lengths: np.ndarray
+
+
+class Batch(NamedTuple):
+    """One step's input. src [B, S]; tgt_in, tgt_out, force [B, T]; T == S here."""
+
+    src: np.ndarray  # source word ids then EOS, PAD after
+    tgt_in: np.ndarray  # SOS then the reversed words: what a forced decoder step reads
+    tgt_out: np.ndarray  # reversed words then EOS: what each step must predict
+    force: np.ndarray  # bool: step t reads tgt_in[:, t] (True) or its own last prediction
+
+
+def encode(sentences: Sequence[Sentence], vocab: Vocabulary) -> Encoded:
+    """Source = words + EOS; target = reversed words + EOS; both padded with PAD."""
+    n = len(sentences)
+    lengths = np.array([len(s) + 1 for s in sentences], dtype=np.int32)
+    width = int(lengths.max(initial=1))
+    src = np.full((n, width), PAD, dtype=np.int32)
+    tgt = np.full((n, width), PAD, dtype=np.int32)
+    for i, s in enumerate(sentences):
+        src[i, : lengths[i]] = vocab.encode(s)
+        tgt[i, : lengths[i]] = vocab.encode(reverse(s))
+    return Encoded(src, tgt, lengths)
+
+
+def bucket_edges(max_length: int, min_length: int = 1, count: int = 2) -> tuple[int, ...]:
+    """`count` padded lengths evenly spread up to max_length (tokens, EOS included)."""
+    edges = np.ceil(np.linspace(min_length - 1, max_length, count + 1)[1:]).astype(int)
+    return tuple(sorted({int(e) for e in edges}))
+
+
+def pad_length(length: int, edges: Sequence[int]) -> int:
+    """The smallest edge that holds `length`; beyond the last edge, the next multiple of 8."""
+    for e in edges:
+        if length <= e:
+            return e
+    return -(-length // 8) * 8
+
+
+def make_batch(
+    data: Encoded, rows: np.ndarray, batch_size: int, length: int, force: np.ndarray | None = None
+) -> Batch:
+    """Rows of `data` as one batch of shape [batch_size, length]; `force` defaults to all False."""
+    src = np.full((batch_size, length), PAD, dtype=np.int32)
+    tgt_out = np.full((batch_size, length), PAD, dtype=np.int32)
+    width = min(length, data.src.shape[1])
+    src[: len(rows), :width] = data.src[rows, :width]
+    tgt_out[: len(rows), :width] = data.tgt[rows, :width]
+    tgt_in = np.concatenate([np.full((batch_size, 1), SOS, np.int32), tgt_out[:, :-1]], axis=1)
+    tgt_in[tgt_out == PAD] = PAD
+    if force is None:
+        force = np.zeros((batch_size, length), dtype=bool)
+    return Batch(src, tgt_in, tgt_out, force)
+
+
+def plan(
+    lengths: np.ndarray,
+    batch_size: int,
+    edges: Sequence[int],
+    rng: np.random.Generator | None = None,
+) -> list[tuple[np.ndarray, int]]:
+    """Every row once as (row indices, padded length) per batch, grouped by bucket.
+
+    With rng, rows and the order of batches are shuffled; without, rows keep their order.
+    """
+    order = np.arange(len(lengths)) if rng is None else rng.permutation(len(lengths))
+    bucket_of = np.array([pad_length(int(n), edges) for n in lengths[order]])
+    out = []
+    for length in sorted(set(bucket_of.tolist())):
+        rows = order[bucket_of == length]
+        out.extend((rows[i : i + batch_size], length) for i in range(0, len(rows), batch_size))
+    if rng is not None:
+        out = [out[i] for i in rng.permutation(len(out))]
+    return out
+
+
+def batches(
+    data: Encoded,
+    batch_size: int,
+    edges: Sequence[int],
+    rng: np.random.Generator | None = None,
+    teacher_forcing: float = 0.0,
+) -> list[Batch]:
+    """The batches of `plan`; with rng each gets a forcing mask with P(True) = teacher_forcing."""
+    out = []
+    for rows, length in plan(data.lengths, batch_size, edges, rng):
+        force = None if rng is None else rng.random((batch_size, length)) < teacher_forcing
+        out.append(make_batch(data, rows, batch_size, length, force))
+    return out
+
+
+def edges_for(max_len: int, min_len: int = 1) -> tuple[int, ...]:
+    """The two bucket lengths used for sentences of min_len..max_len words (+ EOS)."""
+    return bucket_edges(max_len + 1, min_len + 1, count=2)

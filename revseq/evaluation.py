@@ -1,0 +1,37 @@
+"""Decode sentences with any backend in fixed-shape batches and keep what the report needs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from revseq.batching import encode, make_batch, plan
+from revseq.data import Sentence, reverse
+from revseq.metrics import Decoded
+from revseq.vocab import Vocabulary
+
+DECODE_BATCH = 256
+
+
+def decode(
+    backend, params, vocab: Vocabulary, sentences: Sequence[Sentence], edges: Sequence[int]
+) -> list[Decoded]:
+    """Greedy predictions with their attention [steps run, n + 1], in the input order."""
+    if not sentences:
+        return []
+    data = encode(sentences, vocab)
+    out: list[Decoded | None] = [None] * len(sentences)
+    for rows, length in plan(data.lengths, DECODE_BATCH, edges):
+        batch = make_batch(data, rows, DECODE_BATCH, length)
+        tokens, attention = backend.decode(params, batch.src)
+        for j, r in enumerate(rows):
+            source = tuple(sentences[r])
+            steps = int((attention[j].sum(axis=-1) > 0).sum())  # steps before stopping
+            out[r] = Decoded(
+                source=source,
+                reference=reverse(source),
+                prediction=tuple(vocab.decode(tokens[j])),
+                attention=np.asarray(attention[j, :steps, : len(source) + 1]),
+            )
+    return out

@@ -1,0 +1,40 @@
+"""The parameter layout both backends share: the notebook's state_dict names and shapes."""
+
+from __future__ import annotations
+
+from revseq.config import ModelConfig
+
+
+def _gru(prefix: str, input_dim: int, cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
+    H = cfg.hidden_dim
+    shapes = {}
+    for k in range(cfg.num_layers):
+        shapes[f"{prefix}.weight_ih_l{k}"] = (3 * H, input_dim if k == 0 else H)
+        shapes[f"{prefix}.weight_hh_l{k}"] = (3 * H, H)
+        shapes[f"{prefix}.bias_ih_l{k}"] = (3 * H,)
+        shapes[f"{prefix}.bias_hh_l{k}"] = (3 * H,)
+    return shapes
+
+
+def param_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
+    """Name -> shape for every parameter, in the notebook's state_dict order."""
+    V, E, H = cfg.vocab_size, cfg.embed_dim, cfg.hidden_dim
+    return {
+        "encoder.embedding.weight": (V, E),
+        **_gru("encoder.gru", E, cfg),
+        "decoder.embedding.weight": (V, E),
+        "decoder.attention.W_h.weight": (H, H),
+        "decoder.attention.W_s.weight": (H, H),
+        "decoder.attention.v.weight": (1, H),
+        **_gru("decoder.gru", E + H, cfg),
+        "decoder.fc.weight": (V, H),
+        "decoder.fc.bias": (V,),
+    }
+
+
+def infer_config(shapes: dict[str, tuple[int, ...]], dropout: float = 0.0) -> ModelConfig:
+    """The ModelConfig whose layout has these shapes (for importing a bare state_dict)."""
+    V, E = shapes["encoder.embedding.weight"]
+    H = shapes["decoder.attention.W_h.weight"][0]
+    L = sum(1 for k in shapes if k.startswith("encoder.gru.weight_ih_l"))
+    return ModelConfig(vocab_size=V, embed_dim=E, hidden_dim=H, num_layers=L, dropout=dropout)

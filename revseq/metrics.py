@@ -1,0 +1,138 @@
+"""Exact match, accuracy by length, and attention statistics measured on decoded sentences.
+
+Attention conventions: for a source of n words the encoder sees S = n + 1 tokens (the words,
+then <EOS>). Decoder step t < n should emit source word n-1-t (its *mirrored* position);
+step n should emit <EOS>. A sentence's attention matrix is [steps it ran, S].
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """One sentence: its source words, reference, prediction and attention [steps, n + 1]."""
+
+    source: tuple[str, ...]
+    reference: tuple[str, ...]
+    prediction: tuple[str, ...]
+    attention: np.ndarray
+
+    @property
+    def match(self) -> bool:
+        return self.prediction == self.reference
+
+
+def exact_match(items: Sequence[Decoded]) -> tuple[int, int]:
+    """(sentences predicted exactly, sentences)."""
+    return sum(d.match for d in items), len(items)
+
+
+def accuracy_by_length(items: Sequence[Decoded]) -> dict[int, tuple[int, int]]:
+    """Source length in words -> (exact, total)."""
+    out: dict[int, list[int]] = {}
+    for d in items:
+        row = out.setdefault(len(d.source), [0, 0])
+        row[0] += d.match
+        row[1] += 1
+    return {n: (c, t) for n, (c, t) in sorted(out.items())}
+
+
+def normalized_entropy(w: np.ndarray) -> float:
+    """Entropy of weights over S positions divided by log S (1 = uniform, 0 = one-hot)."""
+    if len(w) < 2:
+        return 0.0
+    p = np.clip(w, 1e-12, 1.0)
+    return float(-(w * np.log(p)).sum() / np.log(len(w)))
+
+
+def _mean(xs: list) -> float:
+    return float(np.mean(xs)) if xs else float("nan")
+
+
+def attention_stats(items: Sequence[Decoded]) -> dict[str, float]:
+    """Alignment statistics over every word-emitting step the decoder actually ran.
+
+    mirror_share      share of word steps whose attention peaks on the mirrored position
+    mirror_weight     mean weight on the mirrored position
+    peak_weight       mean of each step's largest weight
+    neighbour_share   share of word steps peaking one position off the mirror
+    eos_weight_words  mean weight on the source <EOS> while emitting words
+    copy_share        share of word steps whose emitted word is the source word under the peak
+    first_/last_*     the same at the first word step and the last (t = n-1)
+    eos_step_eos_weight  weight on the source <EOS> at the step that emits <EOS>
+    mirror_share_correct / _wrong  mirror_share among exactly matched / other sentences
+    """
+    acc: dict[str, list] = {
+        k: []
+        for k in (
+            "mirror",
+            "mirror_w",
+            "peak_w",
+            "neighbour",
+            "eos_w",
+            "copy",
+            "first_mirror",
+            "first_entropy",
+            "first_peak_w",
+            "last_mirror",
+            "last_entropy",
+            "eos_step_eos_w",
+            "eos_step_entropy",
+            "mirror_correct",
+            "mirror_wrong",
+            "uniform_share",
+        )
+    }
+    for d in items:
+        n = len(d.source)
+        tokens = [*d.source, "<EOS>"]
+        steps = min(n, d.attention.shape[0])
+        for t in range(steps):
+            w = d.attention[t]
+            peak, mirror = int(np.argmax(w)), n - 1 - t
+            acc["mirror"].append(peak == mirror)
+            (acc["mirror_correct"] if d.match else acc["mirror_wrong"]).append(peak == mirror)
+            acc["mirror_w"].append(float(w[mirror]))
+            acc["peak_w"].append(float(w[peak]))
+            acc["neighbour"].append(abs(peak - mirror) == 1)
+            acc["eos_w"].append(float(w[n]))
+            acc["uniform_share"].append(1.0 / (n + 1))
+            if t < len(d.prediction):
+                acc["copy"].append(d.prediction[t] == tokens[peak])
+        if steps:
+            first, last = d.attention[0], d.attention[steps - 1]
+            acc["first_mirror"].append(int(np.argmax(first)) == n - 1)
+            acc["first_entropy"].append(normalized_entropy(first))
+            acc["first_peak_w"].append(float(first.max()))
+            if steps == n:
+                acc["last_mirror"].append(int(np.argmax(last)) == 0)
+                acc["last_entropy"].append(normalized_entropy(last))
+        if d.attention.shape[0] > n and len(d.prediction) == n:  # the step that emitted <EOS>
+            acc["eos_step_eos_w"].append(float(d.attention[n, n]))
+            acc["eos_step_entropy"].append(normalized_entropy(d.attention[n]))
+    stats = {
+        "word_steps": len(acc["mirror"]),
+        "mirror_share": _mean(acc["mirror"]),
+        "mirror_weight": _mean(acc["mirror_w"]),
+        "peak_weight": _mean(acc["peak_w"]),
+        "neighbour_share": _mean(acc["neighbour"]),
+        "eos_weight_words": _mean(acc["eos_w"]),
+        "copy_share": _mean(acc["copy"]),
+        "chance_share": _mean(acc["uniform_share"]),
+        "first_mirror_share": _mean(acc["first_mirror"]),
+        "first_entropy": _mean(acc["first_entropy"]),
+        "first_peak_weight": _mean(acc["first_peak_w"]),
+        "last_mirror_share": _mean(acc["last_mirror"]),
+        "last_entropy": _mean(acc["last_entropy"]),
+        "eos_steps": len(acc["eos_step_eos_w"]),
+        "eos_step_eos_weight": _mean(acc["eos_step_eos_w"]),
+        "eos_step_entropy": _mean(acc["eos_step_entropy"]),
+        "mirror_share_correct": _mean(acc["mirror_correct"]),
+        "mirror_share_wrong": _mean(acc["mirror_wrong"]),
+    }
+    return stats

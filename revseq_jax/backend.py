@@ -1,0 +1,66 @@
+"""The surface a run uses: init, train an epoch, evaluate, decode, to and from numpy."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import jax
+import numpy as np
+
+from revseq.batching import Batch
+from revseq.config import Config
+from revseq_jax import model, train
+from revseq_jax.decode import greedy_decode
+
+
+class Backend:
+    """JAX on whatever device jax picks (CPU, GPU, TPU)."""
+
+    name = "jax"
+
+    def __init__(self, cfg: Config, steps_per_epoch: int = 1):
+        self.cfg = cfg
+        self.tx = train.make_optimizer(cfg.train, steps_per_epoch)
+        self._train_step = train.make_train_step(cfg.model, self.tx)
+        self._eval_step = train.make_eval_step(cfg.model)
+        self._key = jax.random.key(cfg.train.seed)
+
+    def init(self) -> train.TrainState:
+        """Fresh params from the run's seed, and optimizer state."""
+        params = model.init_params(jax.random.fold_in(self._key, 0), self.cfg.model)
+        return train.init_state(params, self.tx)
+
+    def start(self, params: dict[str, np.ndarray]) -> train.TrainState:
+        """A training state starting from given numpy params."""
+        return train.init_state(self.from_numpy(params), self.tx)
+
+    def train_epoch(
+        self, state, batches: Sequence[Batch], progress: Callable[[int], None] = lambda i: None
+    ):
+        """One pass over the batches -> (state, {"loss_sum", "count", "grad_norm"})."""
+        return train.train_epoch(
+            self._train_step, state, batches, jax.random.fold_in(self._key, 1), progress
+        )
+
+    def evaluate(self, state, batches: Sequence[Batch]) -> dict:
+        """Free-running sums {"loss_sum", "count", "exact"} over the batches."""
+        return train.evaluate(self._eval_step, state.params, batches)
+
+    def params(self, state) -> dict:
+        """The model params held by a training state."""
+        return state.params
+
+    def decode(self, params: dict, src: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Greedy tokens [B, T] and attention [B, T, S] as numpy."""
+        tokens, weights = greedy_decode(params, self.cfg.model, src)
+        return np.asarray(tokens), np.asarray(weights)
+
+    @staticmethod
+    def to_numpy(params: dict) -> dict[str, np.ndarray]:
+        """Nested params -> flat {state_dict name: array}."""
+        return {k: np.asarray(v) for k, v in model.flatten(params).items()}
+
+    @staticmethod
+    def from_numpy(arrays: dict[str, np.ndarray]) -> dict:
+        """Flat {state_dict name: array} -> nested params (no transpose: the layouts agree)."""
+        return model.unflatten({k: jax.numpy.asarray(v) for k, v in arrays.items()})

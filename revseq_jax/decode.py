@@ -1,0 +1,31 @@
+"""Batched greedy decoding: tokens and attention, stopped per sentence at EOS."""
+
+from __future__ import annotations
+
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+
+from revseq.config import ModelConfig
+from revseq.vocab import EOS, PAD, SOS
+from revseq_jax.model import forward
+
+# A sentence may emit at most (its source length + EXTRA_STEPS) tokens. The limit depends on
+# the sentence alone, never on its batch, so a prediction does not change with its neighbours.
+EXTRA_STEPS = 4
+
+
+@partial(jax.jit, static_argnames="cfg")
+def greedy_decode(params: dict, cfg: ModelConfig, src: jax.Array):
+    """src [B, S] -> tokens [B, T] (PAD after EOS), attention [B, T, S] (0 there); T = S + EXTRA."""
+    B, S = src.shape
+    T = S + EXTRA_STEPS
+    first = jnp.full((B, T), PAD, src.dtype).at[:, 0].set(SOS)
+    logits, weights = forward(params, cfg, src, first, jnp.zeros((B, T), bool))
+    tokens = jnp.argmax(logits, axis=-1).astype(src.dtype)
+    is_eos = tokens == EOS
+    after_eos = (jnp.cumsum(is_eos, axis=1) - is_eos) > 0
+    limit = (src != PAD).sum(axis=1, keepdims=True) + EXTRA_STEPS
+    live = ~after_eos & (jnp.arange(T)[None, :] < limit)
+    return jnp.where(live, tokens, PAD), jnp.where(live[..., None], weights, 0.0)

@@ -1,0 +1,113 @@
+"""JAX GRU, attention and model: shapes, the PyTorch gate formula, masking, padding invariance."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from conftest import ragged_src
+
+from revseq.vocab import PAD
+from revseq_jax import attention, gru, model
+from revseq_jax.decode import EXTRA_STEPS, greedy_decode
+
+
+def np_gru_cell(x, h, w_ih, w_hh, b_ih, b_hh):
+    """PyTorch's documented GRU equations, in numpy."""
+    sig = lambda a: 1 / (1 + np.exp(-a))  # noqa: E731
+    H = h.shape[-1]
+    gi, gh = x @ w_ih.T + b_ih, h @ w_hh.T + b_hh
+    r = sig(gi[:, :H] + gh[:, :H])
+    z = sig(gi[:, H : 2 * H] + gh[:, H : 2 * H])
+    n = np.tanh(gi[:, 2 * H :] + r * gh[:, 2 * H :])
+    return (1 - z) * n + z * h
+
+
+@pytest.fixture
+def params(small_cfg):
+    return model.init_params(jax.random.key(0), small_cfg)
+
+
+def test_gru_matches_the_pytorch_formula_and_carries_state_over_padding(params):
+    p = params["encoder"]["gru"]
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(3, 5, 6)).astype(np.float32)
+    mask = np.array([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0], [0, 0, 0, 0, 0]], bool)
+    out, h = gru.gru(p, jnp.asarray(x), jnp.asarray(mask))
+    assert out.shape == (3, 5, 8) and h.shape == (2, 3, 8)
+    w = {k: np.asarray(v) for k, v in p.items()}
+    hs = [np.zeros((3, 8), np.float32) for _ in range(2)]
+    for t in range(5):
+        inp = x[:, t]
+        for k in range(2):
+            new = np_gru_cell(
+                inp,
+                hs[k],
+                w[f"weight_ih_l{k}"],
+                w[f"weight_hh_l{k}"],
+                w[f"bias_ih_l{k}"],
+                w[f"bias_hh_l{k}"],
+            )
+            hs[k] = np.where(mask[:, t, None], new, hs[k])
+            inp = hs[k]
+    np.testing.assert_allclose(np.asarray(h), np.stack(hs), atol=1e-5)
+    assert (np.asarray(out)[1, 3:] == 0).all()
+    assert (np.asarray(h)[:, 2] == 0).all()  # a fully padded row keeps its initial state
+
+
+def test_attention_masks_pad_and_a_fully_masked_row_stays_finite(params):
+    p = params["decoder"]["attention"]
+    rng = np.random.default_rng(1)
+    enc = jnp.asarray(rng.normal(size=(3, 4, 8)).astype(np.float32))
+    mask = jnp.asarray([[1, 1, 1, 1], [1, 1, 0, 0], [0, 0, 0, 0]], bool)
+    query = jnp.asarray(rng.normal(size=(3, 8)).astype(np.float32))
+    ctx, w = attention.attend(p, attention.project_keys(p, enc), enc, mask, query)
+    assert ctx.shape == (3, 8) and w.shape == (3, 4)
+    np.testing.assert_allclose(np.asarray(w).sum(-1), 1.0, rtol=1e-6)
+    assert (np.asarray(w)[1, 2:] == 0).all()
+    assert np.isfinite(np.asarray(ctx)).all() and np.isfinite(np.asarray(w)).all()
+    np.testing.assert_allclose(np.asarray(ctx)[0], np.asarray(w)[0] @ np.asarray(enc)[0], atol=1e-6)
+
+
+def test_forward_shapes_and_forcing(params, small_cfg):
+    src = jnp.asarray(ragged_src([3, 5]))
+    tgt_in = jnp.asarray(ragged_src([3, 5], seed=1))
+    all_forced = jnp.ones(tgt_in.shape, bool)
+    logits, w = model.forward(params, small_cfg, src, tgt_in, all_forced)
+    assert logits.shape == (2, 6, 12) and w.shape == (2, 6, 6)
+    # With every step free-running, the targets fed in cannot matter after step 0.
+    free = jnp.zeros(tgt_in.shape, bool)
+    a, _ = model.forward(params, small_cfg, src, tgt_in, free)
+    b, _ = model.forward(params, small_cfg, src, tgt_in.at[:, 1:].set(5), free)
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    c, _ = model.forward(params, small_cfg, src, tgt_in.at[:, 1:].set(5), all_forced)
+    assert not np.allclose(np.asarray(a), np.asarray(c))
+
+
+def test_pad_embedding_row_gets_no_gradient(params, small_cfg):
+    src = jnp.asarray(ragged_src([2, 4]))
+
+    def loss(p):
+        logits, _ = model.forward(p, small_cfg, src, src, jnp.zeros(src.shape, bool))
+        return logits.sum()
+
+    g = jax.grad(loss)(params)
+    assert (np.asarray(g["encoder"]["embedding"]["weight"])[PAD] == 0).all()
+    assert (np.asarray(g["decoder"]["embedding"]["weight"])[PAD] == 0).all()
+
+
+def test_a_sentence_decodes_the_same_alone_in_a_batch_and_with_extra_padding(params, small_cfg):
+    lengths = [3, 9, 1, 6]
+    batch = ragged_src(lengths, width=10)
+    tokens, w = map(np.asarray, greedy_decode(params, small_cfg, jnp.asarray(batch)))
+    assert tokens.shape == (4, 10 + EXTRA_STEPS) and w.shape == (4, 10 + EXTRA_STEPS, 10)
+    for i, n in enumerate(lengths):
+        alone = batch[i : i + 1, : n + 1]
+        for width in (n + 1, n + 12):
+            padded = np.full((1, width), PAD, np.int32)
+            padded[0, : n + 1] = alone[0]
+            t1, w1 = map(np.asarray, greedy_decode(params, small_cfg, jnp.asarray(padded)))
+            steps = n + 1 + EXTRA_STEPS
+            np.testing.assert_array_equal(t1[0, :steps], tokens[i, :steps])
+            assert (t1[0, steps:] == PAD).all() and (tokens[i, steps:] == PAD).all()
+            np.testing.assert_allclose(w1[0, :steps, : n + 1], w[i, :steps, : n + 1], atol=1e-6)
+            assert (w1[0, :, n + 1 :] == 0).all()
