@@ -7,6 +7,7 @@ step n should emit <EOS>. A sentence's attention matrix is [steps it ran, S].
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -61,33 +62,15 @@ def attention_stats(items: Sequence[Decoded]) -> dict[str, float]:
     mirror_weight     mean weight on the mirrored position
     peak_weight       mean of each step's largest weight
     neighbour_share   share of word steps peaking one position off the mirror
+    later_share       share of word steps peaking one position after it (whose encoder state
+                      was computed just after reading the mirrored word)
     eos_weight_words  mean weight on the source <EOS> while emitting words
     copy_share        share of word steps whose emitted word is the source word under the peak
     first_/last_*     the same at the first word step and the last (t = n-1)
     eos_step_eos_weight  weight on the source <EOS> at the step that emits <EOS>
     mirror_share_correct / _wrong  mirror_share among exactly matched / other sentences
     """
-    acc: dict[str, list] = {
-        k: []
-        for k in (
-            "mirror",
-            "mirror_w",
-            "peak_w",
-            "neighbour",
-            "eos_w",
-            "copy",
-            "first_mirror",
-            "first_entropy",
-            "first_peak_w",
-            "last_mirror",
-            "last_entropy",
-            "eos_step_eos_w",
-            "eos_step_entropy",
-            "mirror_correct",
-            "mirror_wrong",
-            "uniform_share",
-        )
-    }
+    acc: dict[str, list] = defaultdict(list)
     for d in items:
         n = len(d.source)
         tokens = [*d.source, "<EOS>"]
@@ -100,6 +83,7 @@ def attention_stats(items: Sequence[Decoded]) -> dict[str, float]:
             acc["mirror_w"].append(float(w[mirror]))
             acc["peak_w"].append(float(w[peak]))
             acc["neighbour"].append(abs(peak - mirror) == 1)
+            acc["later"].append(peak == mirror + 1)
             acc["eos_w"].append(float(w[n]))
             acc["uniform_share"].append(1.0 / (n + 1))
             if t < len(d.prediction):
@@ -121,6 +105,7 @@ def attention_stats(items: Sequence[Decoded]) -> dict[str, float]:
         "mirror_weight": _mean(acc["mirror_w"]),
         "peak_weight": _mean(acc["peak_w"]),
         "neighbour_share": _mean(acc["neighbour"]),
+        "later_share": _mean(acc["later"]),
         "eos_weight_words": _mean(acc["eos_w"]),
         "copy_share": _mean(acc["copy"]),
         "chance_share": _mean(acc["uniform_share"]),

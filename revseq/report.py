@@ -60,7 +60,8 @@ def analysis(items: Sequence[Decoded]) -> str:
         f"{_pct(s['mirror_share'])} of steps (a uniform guess: {_pct(s['chance_share'])}); "
         f"the mean weight there is {s['mirror_weight']:.3f} and the mean peak weight "
         f"{s['peak_weight']:.3f}. {_pct(s['neighbour_share'])} of steps peak one position off the "
-        f"mirror, and the source <EOS> holds {s['eos_weight_words']:.3f} of the weight on average "
+        f"mirror ({_pct(s['later_share'])} one position after it), and the source <EOS> holds "
+        f"{s['eos_weight_words']:.3f} of the weight on average "
         f"while words are emitted."
     )
 
@@ -80,19 +81,28 @@ def analysis(items: Sequence[Decoded]) -> str:
 
     out.append("3. How does attention help the model learn to reverse sequences?")
     copy = _grade(s["copy_share"], 0.9, 0.5)
+    off = 1.0 - s["mirror_share"]
+    later = s["later_share"] >= 0.5 * off > 0
     how = {
         "high": "so attention works as a pointer: the decoder reads the word it must emit from "
-        "the position it attends to, and only has to learn to move that pointer one "
-        "step left per output instead of storing the whole sentence in one vector",
-        "mid": "so attention acts as a pointer only part of the time; the rest of the words "
-        "come from what the decoder state remembers",
+        "the position it attends to, and only has to learn to move that pointer one step left "
+        "per output instead of storing the whole sentence in one vector",
+        "mid": "so attention works as a pointer only part of the time",
         "low": "so this model does not use attention as a pointer; what it emits is not what it "
         "attends to",
     }[copy]
-    out.append(
+    text = (
         f"   The emitted word equals the source word under the attention peak in "
         f"{_pct(s['copy_share'])} of word steps, {how}."
     )
+    if later and copy != "high":
+        text += (
+            f" When the peak misses the mirrored word it is mostly one position later "
+            f"({_pct(s['later_share'])} of all word steps): the encoder's state there was "
+            f"computed right after reading the word, so it still carries it and the decoder "
+            f"can point at it instead."
+        )
+    out.append(text)
 
     out.append("4. What happens at the beginning and end of sequences?")
     out.append(

@@ -70,7 +70,7 @@ def train(cfg: Config, backend_name: str, out: Path, log: Callable[[str], None] 
             train_data, cfg.train.batch_size, edges, rng, cfg.train.teacher_forcing
         )
         state, tm = backend.train_epoch(
-            state, epoch_batches, progress(f"Epoch {epoch:02d}/{E}", len(epoch_batches))
+            state, epoch_batches, progress(f"Epoch {epoch:02d}/{E:02d}", len(epoch_batches))
         )
         vm = backend.evaluate(state, val_batches)
         row = {
@@ -85,7 +85,7 @@ def train(cfg: Config, backend_name: str, out: Path, log: Callable[[str], None] 
         with open(out / "metrics.jsonl", "a") as f:
             f.write(json.dumps(row) + "\n")
         log(
-            f"Epoch {epoch:02d}/{E} | Train Loss: {row['train_loss']:.4f} | "
+            f"Epoch {epoch:02d}/{E:02d} | Train Loss: {row['train_loss']:.4f} | "
             f"Val Loss: {row['val_loss']:.4f} | Val Exact: {row['val_exact']:.2f}% | "
             f"{row['seconds']:.1f}s"
         )

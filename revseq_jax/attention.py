@@ -14,11 +14,15 @@ def project_keys(p: dict, enc: jax.Array) -> jax.Array:
     return enc @ p["W_h"]["weight"].T
 
 
-def attend(p: dict, keys: jax.Array, enc: jax.Array, mask: jax.Array, query: jax.Array):
-    """Context [B, H] and weights [B, S] for decoder state query [B, H]; mask [B, S] True = real."""
+def weights(p: dict, keys: jax.Array, mask: jax.Array, query: jax.Array) -> jax.Array:
+    """Softmax over source positions [B, S] for decoder state query [B, H]; mask True = real."""
     energy = jnp.tanh(keys + (query @ p["W_s"]["weight"].T)[:, None, :])  # B x S x H
     scores = (energy @ p["v"]["weight"].T)[..., 0]  # B x S
     scores = jnp.where(mask, scores, MASKED_SCORE)
-    weights = jax.nn.softmax(scores, axis=-1)
-    context = jnp.einsum("bs,bsh->bh", weights, enc)
-    return context, weights
+    return jax.nn.softmax(scores, axis=-1)
+
+
+def attend(p: dict, keys: jax.Array, enc: jax.Array, mask: jax.Array, query: jax.Array):
+    """Context [B, H] (the weighted sum of encoder outputs enc [B, S, H]) and weights [B, S]."""
+    w = weights(p, keys, mask, query)
+    return jnp.einsum("bs,bsh->bh", w, enc), w

@@ -81,13 +81,14 @@ def gru(
 
 
 def step(
-    p: Params, x: jax.Array, h: jax.Array, rate: float = 0.0, key: jax.Array | None = None
+    p: Params, xp: jax.Array, h: jax.Array, rate: float = 0.0, key: jax.Array | None = None
 ) -> jax.Array:
-    """One time step of the stacked GRU: input x [B, in], states h [L, B, H] -> new states."""
-    new = []
-    for k in range(h.shape[0]):
-        if k > 0:
-            x = dropout(x, rate, None if key is None else jax.random.fold_in(key, k))
-        x = cell(p, k, input_proj(p, k, x), h[k])
-        new.append(x)
+    """One time step of the stacked GRU: layer 0's projected input xp [B, 3H], states h [L, B, H].
+
+    Returns the new states [L, B, H]; layers above 0 project their input themselves.
+    """
+    new = [cell(p, 0, xp, h[0])]
+    for k in range(1, h.shape[0]):
+        x = dropout(new[-1], rate, None if key is None else jax.random.fold_in(key, k))
+        new.append(cell(p, k, input_proj(p, k, x), h[k]))
     return jnp.stack(new)

@@ -7,6 +7,8 @@ Shapes: B batch, S source length, T target length, E embedding, H hidden, V voca
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import jax
 import jax.numpy as jnp
 from jax import lax
@@ -73,25 +75,59 @@ def encode(params: dict, cfg: ModelConfig, src: jax.Array, key: jax.Array | None
     return gru.gru(p["gru"], x, mask, rate=cfg.dropout, key=k_gru)
 
 
+class Memory(NamedTuple):
+    """What every decoder step reads, computed once per batch from the encoder outputs."""
+
+    keys: jax.Array  # W_h enc: B x S x H
+    values: jax.Array  # the context's share of the layer-0 gates, W_ic enc: B x S x 3H
+    mask: jax.Array  # True at real source tokens: B x S
+    tokens: jax.Array | None  # every token's share of the layer-0 gates, W_ie emb + b_ih: V x 3H
+
+
+def prepare_memory(
+    params: dict, cfg: ModelConfig, enc: jax.Array, mask: jax.Array, dropout: bool = False
+) -> Memory:
+    """Project the encoder outputs (and, without dropout, the embedding table) once.
+
+    The GRU reads [embedding; context] through weight_ih_l0 = [W_ie | W_ic]. As the context is
+    a weighted sum of encoder outputs, W_ic context = sum_s w_s (W_ic enc_s): projecting the
+    encoder outputs once replaces a [B, H] x [H, 3H] matmul per step by a [B, S] x [S, 3H] one.
+    """
+    p = params["decoder"]
+    E = cfg.embed_dim
+    w_ih = p["gru"]["weight_ih_l0"]
+    keys = attention.project_keys(p["attention"], enc)
+    values = enc @ w_ih[:, E:].T
+    tokens = None
+    if not dropout:  # dropout on the embedding would come between lookup and projection
+        table = embed(p["embedding"]["weight"], jnp.arange(cfg.vocab_size))
+        tokens = table @ w_ih[:, :E].T + p["gru"]["bias_ih_l0"]
+    return Memory(keys, values, mask, tokens)
+
+
 def decoder_step(
     params: dict,
     cfg: ModelConfig,
     h: jax.Array,
     y_prev: jax.Array,
-    keys: jax.Array,
-    enc: jax.Array,
-    mask: jax.Array,
+    memory: Memory,
     key: jax.Array | None = None,
 ):
     """One decoder step: h [L, B, H], previous token y_prev [B] -> (h, logits [B, V], attn [B, S]).
 
-    The context comes from the previous top-layer state; the GRU reads [embedding; context].
+    Attention uses the previous top-layer state; the GRU reads [embedding; context].
     """
     p = params["decoder"]
-    k_emb, k_gru = (None, None) if key is None else jax.random.split(key)
-    emb = gru.dropout(embed(p["embedding"]["weight"], y_prev), cfg.dropout, k_emb)  # B x E
-    context, weights = attention.attend(p["attention"], keys, enc, mask, h[-1])
-    h = gru.step(p["gru"], jnp.concatenate([emb, context], axis=-1), h, cfg.dropout, k_gru)
+    g = p["gru"]
+    weights = attention.weights(p["attention"], memory.keys, memory.mask, h[-1])
+    if memory.tokens is not None:
+        xp = memory.tokens[y_prev]  # B x 3H
+    else:
+        k_emb = None if key is None else jax.random.fold_in(key, 0)
+        emb = gru.dropout(embed(p["embedding"]["weight"], y_prev), cfg.dropout, k_emb)  # B x E
+        xp = emb @ g["weight_ih_l0"][:, : cfg.embed_dim].T + g["bias_ih_l0"]
+    xp = xp + jnp.einsum("bs,bsg->bg", weights, memory.values)  # + W_ic context
+    h = gru.step(g, xp, h, cfg.dropout, None if key is None else jax.random.fold_in(key, 1))
     logits = h[-1] @ p["fc"]["weight"].T + p["fc"]["bias"]
     return h, logits, weights
 
@@ -111,8 +147,7 @@ def forward(
     """
     k_enc, k_dec = (None, None) if key is None else jax.random.split(key)
     enc, h = encode(params, cfg, src, k_enc)
-    keys = attention.project_keys(params["decoder"]["attention"], enc)  # once, not per step
-    mask = src != PAD
+    memory = prepare_memory(params, cfg, enc, src != PAD, dropout=k_dec is not None)
     T = tgt_in.shape[1]
 
     def step(carry, xs):
@@ -120,7 +155,7 @@ def forward(
         tok, forced, t = xs
         y = jnp.where(forced, tok, pred)
         k = None if k_dec is None else jax.random.fold_in(k_dec, t)
-        h, logits, weights = decoder_step(params, cfg, h, y, keys, enc, mask, k)
+        h, logits, weights = decoder_step(params, cfg, h, y, memory, k)
         return (h, jnp.argmax(logits, axis=-1).astype(tok.dtype)), (logits, weights)
 
     xs = (tgt_in.T, force.T, jnp.arange(T))
