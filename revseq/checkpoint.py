@@ -20,7 +20,7 @@ from safetensors.numpy import save as st_save
 
 from revseq.config import Config
 from revseq.errors import RevseqError
-from revseq.layout import param_shapes
+from revseq.layout import check_shapes, param_shapes
 from revseq.vocab import Vocabulary
 
 FORMAT_VERSION = 1
@@ -68,7 +68,7 @@ def save(
     """Write weights then sidecar; the sidecar names the weights' digest, so a torn pair is seen."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    _check_layout(params, config)
+    check_shapes(params, config.model)
     blob = st_save({k: np.ascontiguousarray(v, dtype=np.float32) for k, v in params.items()})
     meta = {
         "format_version": FORMAT_VERSION,
@@ -113,26 +113,14 @@ def load(folder: Path) -> Checkpoint:
         params = st_load(blob)
     except (SafetensorError, ValueError) as e:
         raise RevseqError(f"{weights} is not a readable safetensors file ({e})") from None
-    _check_layout(params, config)
+    check_shapes(params, config.model)
+    params = {k: params[k] for k in param_shapes(config.model)}  # state_dict order
     extra = {
         k: v
         for k, v in meta.items()
         if k not in ("format_version", "config", "vocab", "weights_sha256")
     }
     return Checkpoint(params, config, vocab, extra)
-
-
-def _check_layout(params: dict[str, np.ndarray], config: Config) -> None:
-    expected = param_shapes(config.model)
-    missing = sorted(set(expected) - set(params))
-    unexpected = sorted(set(params) - set(expected))
-    if missing or unexpected:
-        raise RevseqError(
-            f"parameters do not match the config: missing {missing}, unexpected {unexpected}"
-        )
-    for name, shape in expected.items():
-        if tuple(params[name].shape) != shape:
-            raise RevseqError(f"{name} has shape {tuple(params[name].shape)}, config needs {shape}")
 
 
 def _refuse_pickle(path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from revseq.config import ModelConfig
+from revseq.errors import RevseqError
 
 
 def _gru(prefix: str, input_dim: int, cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
@@ -38,3 +39,17 @@ def infer_config(shapes: dict[str, tuple[int, ...]], dropout: float = 0.0) -> Mo
     H = shapes["decoder.attention.W_h.weight"][0]
     L = sum(1 for k in shapes if k.startswith("encoder.gru.weight_ih_l"))
     return ModelConfig(vocab_size=V, embed_dim=E, hidden_dim=H, num_layers=L, dropout=dropout)
+
+
+def check_shapes(arrays: dict, cfg: ModelConfig) -> None:
+    """RevseqError unless `arrays` has exactly the layout's names, each with its shape."""
+    expected = param_shapes(cfg)
+    missing = sorted(set(expected) - set(arrays))
+    unexpected = sorted(set(arrays) - set(expected))
+    if missing or unexpected:
+        raise RevseqError(
+            f"parameters do not match the config: missing {missing}, unexpected {unexpected}"
+        )
+    for name, shape in expected.items():
+        if tuple(arrays[name].shape) != shape:
+            raise RevseqError(f"{name} has shape {tuple(arrays[name].shape)}, config needs {shape}")

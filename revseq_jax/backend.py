@@ -11,6 +11,7 @@ import numpy as np
 
 from revseq.batching import Batch
 from revseq.config import Config
+from revseq.layout import check_shapes
 from revseq_jax import model, train
 from revseq_jax.decode import greedy_decode
 
@@ -73,7 +74,10 @@ class Backend:
         """Nested params -> flat {state_dict name: array}."""
         return {k: np.asarray(v) for k, v in model.flatten(params).items()}
 
-    @staticmethod
-    def from_numpy(arrays: dict[str, np.ndarray]) -> dict:
-        """Flat {state_dict name: array} -> nested params (no transpose: the layouts agree)."""
+    def from_numpy(self, arrays: dict[str, np.ndarray]) -> dict:
+        """Flat {state_dict name: array} -> nested params, every shape checked.
+
+        The JAX params keep PyTorch's [out, in] weight layout, so nothing is transposed.
+        """
+        check_shapes(arrays, self.cfg.model)
         return model.unflatten({k: jax.numpy.asarray(v) for k, v in arrays.items()})

@@ -76,10 +76,14 @@ def scale_by_adam(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8) -> Grad
         nu = jax.tree_util.tree_map(
             lambda v, g: b2 * v + (1 - b2) * g * g, state.nu, updates
         )  # second
-        c1 = 1 - b1 ** count.astype(jnp.float32)  # bias corrections
-        c2 = 1 - b2 ** count.astype(jnp.float32)
         updates = jax.tree_util.tree_map(
-            lambda m, v: (m / c1.astype(m.dtype)) / (jnp.sqrt(v / c2.astype(v.dtype)) + eps), mu, nu
+            # bias corrections in each leaf's own dtype, so float64 runs stay float64
+            lambda m, v: (
+                (m / (1 - b1 ** count.astype(m.dtype)))
+                / (jnp.sqrt(v / (1 - b2 ** count.astype(v.dtype))) + eps)
+            ),
+            mu,
+            nu,
         )
         return updates, ScaleByAdamState(count, mu, nu)
 
@@ -136,7 +140,7 @@ def cosine_decay_schedule(init_value: float, decay_steps: int) -> Callable[[jax.
     """init_value * (1 + cos(pi * min(count, decay_steps) / decay_steps)) / 2, as optax's."""
 
     def schedule(count):
-        frac = jnp.minimum(count, decay_steps) / decay_steps
+        frac = jnp.minimum(count, decay_steps).astype(jnp.result_type(float)) / decay_steps
         return init_value * 0.5 * (1.0 + jnp.cos(jnp.pi * frac))
 
     return schedule

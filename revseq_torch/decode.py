@@ -1,0 +1,34 @@
+"""Batched greedy decoding: tokens and attention, stopped per sentence at EOS."""
+
+from __future__ import annotations
+
+import torch
+
+from revseq.vocab import EOS, PAD, SOS
+from revseq_torch.model import Seq2Seq, evaluating
+
+# A sentence may emit at most (its source length + EXTRA_STEPS) tokens. The limit depends on
+# the sentence alone, never on its batch, so a prediction does not change with its neighbours.
+# Kept equal to revseq_jax.decode.EXTRA_STEPS (the parity suite checks); this package never
+# imports jax.
+EXTRA_STEPS = 4
+
+
+def greedy_decode(model: Seq2Seq, src: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """src [B, S] -> tokens [B, T] (PAD after EOS), attention [B, T, S] (0 there); T = S + EXTRA.
+
+    Runs in eval mode without autograd, whatever mode the model is in.
+    """
+    B, S = src.shape
+    T = S + EXTRA_STEPS
+    first = torch.full((B, T), PAD, dtype=src.dtype, device=src.device)
+    first[:, 0] = SOS
+    free = torch.zeros((B, T), dtype=torch.bool, device=src.device)
+    with evaluating(model):
+        logits, weights = model(src, first, free)
+    tokens = logits.argmax(dim=-1).to(src.dtype)
+    is_eos = tokens == EOS
+    after_eos = (torch.cumsum(is_eos, dim=1) - is_eos.long()) > 0
+    limit = (src != PAD).sum(dim=1, keepdim=True) + EXTRA_STEPS
+    live = ~after_eos & (torch.arange(T, device=src.device)[None, :] < limit)
+    return torch.where(live, tokens, PAD), torch.where(live[..., None], weights, 0.0)

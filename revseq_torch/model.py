@@ -1,0 +1,136 @@
+"""Encoder, decoder step and the forward pass of the attention seq2seq, as nn.Modules.
+
+The state_dict keys and shapes are exactly revseq.layout.param_shapes(cfg), the notebook's
+names, so weights move between backends by name. Each method mirrors its revseq_jax.model
+counterpart: Seq2Seq.encode ~ encode, Seq2Seq.decoder_step ~ decoder_step, forward ~ forward.
+Shapes: B batch, S source length, T target length, E embedding, H hidden, V vocabulary.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import torch
+from torch import nn
+
+from revseq.config import ModelConfig
+from revseq.vocab import PAD
+from revseq_torch.attention import BahdanauAttention
+from revseq_torch.gru import GRU
+
+
+def embed(embedding: nn.Embedding, ids: torch.Tensor) -> torch.Tensor:
+    """ids [...] -> [..., E], zero at PAD whatever the table's PAD row holds.
+
+    padding_idx alone only keeps the PAD row from learning; a loaded table may hold anything
+    there, and revseq_jax.model.embed zeroes PAD positions, so this does too.
+    """
+    return torch.where((ids == PAD)[..., None], 0.0, embedding(ids))
+
+
+class Encoder(nn.Module):
+    """Embedding, dropout, then a padding-aware GRU."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.embedding = nn.Embedding(cfg.vocab_size, cfg.embed_dim, padding_idx=PAD)
+        self.gru = GRU(cfg.embed_dim, cfg.hidden_dim, cfg.num_layers, cfg.dropout)
+        self.dropout = nn.Dropout(cfg.dropout)
+
+    def forward(self, src: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """src [B, S] -> outputs [B, S, H] (0 at PAD), final states [L, B, H]; PAD steps skip."""
+        x = self.dropout(embed(self.embedding, src))  # B x S x E
+        return self.gru(x, src != PAD)
+
+
+class Decoder(nn.Module):
+    """Embedding, attention over the encoder outputs, a GRU fed [embedding; context], fc."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        # Registration order is the notebook's state_dict order.
+        self.embedding = nn.Embedding(cfg.vocab_size, cfg.embed_dim, padding_idx=PAD)
+        self.attention = BahdanauAttention(cfg.hidden_dim)
+        self.gru = GRU(cfg.embed_dim + cfg.hidden_dim, cfg.hidden_dim, cfg.num_layers, cfg.dropout)
+        self.fc = nn.Linear(cfg.hidden_dim, cfg.vocab_size)
+        self.dropout = nn.Dropout(cfg.dropout)
+
+    def forward(
+        self,
+        h: torch.Tensor,
+        y_prev: torch.Tensor,
+        keys: torch.Tensor,
+        enc: torch.Tensor,
+        mask: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One step: h [L, B, H], previous token y_prev [B] -> (h, logits [B, V], attn [B, S]).
+
+        The context comes from the previous top-layer state; the GRU reads [embedding; context].
+        keys [B, S, H] is attention.project_keys(enc), enc [B, S, H], mask [B, S] True = real.
+        """
+        emb = self.dropout(embed(self.embedding, y_prev))  # B x E
+        context, weights = self.attention.attend(keys, enc, mask, h[-1])
+        h = self.gru.step(torch.cat([emb, context], dim=-1), h)
+        return h, self.fc(h[-1]), weights
+
+
+class Seq2Seq(nn.Module):
+    """The encoder-decoder; forward runs T decoder steps under a given forcing mask."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.encoder = Encoder(cfg)
+        self.decoder = Decoder(cfg)
+
+    def encode(self, src: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """src [B, S] -> outputs [B, S, H], final states [L, B, H]."""
+        return self.encoder(src)
+
+    def decoder_step(self, h, y_prev, keys, enc, mask):
+        """h [L, B, H], y_prev [B] -> (h [L, B, H], logits [B, V], attention [B, S])."""
+        return self.decoder(h, y_prev, keys, enc, mask)
+
+    def forward(
+        self, src: torch.Tensor, tgt_in: torch.Tensor, force: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits [B, T, V] and attention [B, T, S] over T decoder steps.
+
+        Step t reads tgt_in[:, t] where force[:, t] is True, else its own previous argmax; step 0
+        always reads tgt_in[:, 0] (SOS). Dropout is active in train mode only.
+        """
+        enc, h = self.encode(src)
+        keys = self.decoder.attention.project_keys(enc)  # once, not per step
+        mask = src != PAD
+        pred = tgt_in[:, 0]
+        logits, weights = [], []
+        for t in range(tgt_in.shape[1]):
+            y = torch.where(force[:, t], tgt_in[:, t], pred)
+            h, step_logits, step_weights = self.decoder_step(h, y, keys, enc, mask)
+            pred = step_logits.argmax(dim=-1).to(tgt_in.dtype)
+            logits.append(step_logits)
+            weights.append(step_weights)
+        return torch.stack(logits, dim=1), torch.stack(weights, dim=1)
+
+
+def init_params(seed: int, cfg: ModelConfig) -> Seq2Seq:
+    """A Seq2Seq with PyTorch's default initialisers drawn from seed (PAD embedding rows zero).
+
+    The global generator is forked, so building a model does not disturb other draws.
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return Seq2Seq(cfg)
+
+
+@contextlib.contextmanager
+def evaluating(model: nn.Module) -> Iterator[nn.Module]:
+    """Eval mode and no autograd inside the block; the previous mode is restored after."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            yield model
+    finally:
+        model.train(was_training)

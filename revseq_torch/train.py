@@ -1,0 +1,132 @@
+"""The optimizer of a run, the train and eval steps, and one epoch over prepared batches."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterable, Sequence
+from typing import NamedTuple
+
+import numpy as np
+import torch
+
+from revseq.batching import Batch
+from revseq.config import TrainConfig
+from revseq.vocab import PAD
+from revseq_torch import optim
+from revseq_torch.losses import masked_cross_entropy
+from revseq_torch.model import Seq2Seq, evaluating
+
+
+class Optimizer:
+    """Global-norm clipping then hand-written Adam: revseq_jax.train.make_optimizer's chain."""
+
+    def __init__(
+        self,
+        params: Iterable[torch.Tensor],
+        lr: float | optim.Schedule,
+        b1: float,
+        b2: float,
+        eps: float,
+        max_norm: float,
+    ):
+        self.params = list(params)
+        self.max_norm = max_norm
+        self.adam = optim.Adam(self.params, lr, b1, b2, eps)
+
+    def zero_grad(self) -> None:
+        """Forget the gradients of the last backward pass."""
+        self.adam.zero_grad()
+
+    def step(self) -> torch.Tensor:
+        """Clip the gradients, then update; returns the gradient norm before clipping."""
+        norm = optim.clip_grad_norm(self.params, self.max_norm)
+        self.adam.step()
+        return norm
+
+
+def make_optimizer(
+    cfg: TrainConfig, steps_per_epoch: int
+) -> Callable[[Iterable[torch.Tensor]], Optimizer]:
+    """params -> Optimizer: clipping then Adam, the rate constant or cosine-decayed over the run.
+
+    Like the JAX transform it is made before any params exist; calling it binds the params.
+    """
+    lr: float | optim.Schedule = cfg.lr
+    if cfg.lr_schedule == "cosine":
+        lr = optim.cosine_decay_schedule(cfg.lr, cfg.epochs * steps_per_epoch)
+    return functools.partial(
+        Optimizer, lr=lr, b1=cfg.b1, b2=cfg.b2, eps=cfg.eps, max_norm=cfg.max_norm
+    )
+
+
+class TrainState(NamedTuple):
+    """What a step changes, both updated in place: the model and its optimizer."""
+
+    model: Seq2Seq
+    opt: Optimizer
+
+
+def init_state(model: Seq2Seq, tx: Callable[[Iterable[torch.Tensor]], Optimizer]) -> TrainState:
+    """The model with a fresh optimizer over its parameters."""
+    return TrainState(model, tx(model.parameters()))
+
+
+def to_tensors(batch: Batch) -> Batch:
+    """A numpy Batch as tensors (sharing memory); tensors pass through."""
+    return Batch(*(torch.as_tensor(np.asarray(x)) for x in batch))
+
+
+def loss_fn(model: Seq2Seq, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+    """Masked cross-entropy of the forward pass under the batch's forcing mask."""
+    logits, _ = model(batch.src, batch.tgt_in, batch.force)
+    return masked_cross_entropy(logits, batch.tgt_out)
+
+
+def train_step(model: Seq2Seq, opt: Optimizer, batch: Batch) -> dict[str, torch.Tensor]:
+    """One update in train mode -> {"loss_sum", "count", "grad_norm" (before clipping)}."""
+    batch = to_tensors(batch)
+    model.train()
+    opt.zero_grad()
+    loss, count = loss_fn(model, batch)
+    loss.backward()
+    grad_norm = opt.step()
+    return {"loss_sum": loss.detach() * count, "count": count, "grad_norm": grad_norm}
+
+
+def eval_step(model: Seq2Seq, batch: Batch) -> dict[str, torch.Tensor]:
+    """Sums of NLL, target tokens and exactly matched rows, the decoder running free.
+
+    With no forcing, a row matches exactly when greedy decoding would reproduce its reference.
+    """
+    batch = to_tensors(batch)
+    with evaluating(model):
+        logits, _ = model(batch.src, batch.tgt_in, torch.zeros_like(batch.force))
+        loss, count = masked_cross_entropy(logits, batch.tgt_out)
+        pad = batch.tgt_out == PAD
+        hit = (logits.argmax(dim=-1) == batch.tgt_out) | pad
+        exact = (hit.all(dim=1) & ~pad.all(dim=1)).sum()
+    return {"loss_sum": loss * count, "count": count, "exact": exact}
+
+
+def sum_metrics(metrics: Sequence[dict]) -> dict[str, float]:
+    """Add per-batch metrics key by key, as floats."""
+    return {k: float(sum(m[k] for m in metrics)) for k in metrics[0]}
+
+
+def train_epoch(
+    model: Seq2Seq,
+    opt: Optimizer,
+    batches: Sequence[Batch],
+    progress: Callable[[int], None] = lambda i: None,
+) -> dict[str, float]:
+    """Run train_step over the batches; returns the summed metrics."""
+    metrics = []
+    for i, batch in enumerate(batches):
+        metrics.append(train_step(model, opt, batch))
+        progress(i + 1)
+    return sum_metrics(metrics)
+
+
+def evaluate(model: Seq2Seq, batches: Sequence[Batch]) -> dict[str, float]:
+    """Summed eval metrics over the batches."""
+    return sum_metrics([eval_step(model, b) for b in batches])
