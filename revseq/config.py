@@ -114,8 +114,9 @@ def _fields(section) -> set[str]:
 
 
 PRESETS: dict[str, Config] = {
-    # The notebook's own settings.
-    "seed": Config(),
+    # The notebook's settings; its constant rate oscillates to the last epoch (99.3 % test exact
+    # match, docs/presets.md), so the rate decays from the same 1e-3 on a cosine.
+    "seed": Config(train=TrainConfig(lr_schedule="cosine")),
     # Chosen by measurement (docs/presets.md): 100 % test exact match fastest on 2 CPU cores.
     "default": Config(
         model=ModelConfig(embed_dim=64, hidden_dim=128, num_layers=1, dropout=0.0),

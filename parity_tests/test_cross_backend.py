@@ -1,0 +1,62 @@
+"""A model trained by one backend decodes its test set to the same tokens in the other."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from revseq.batching import edges_for, encode, make_batch, plan
+from revseq.data import split_words
+from revseq.evaluation import DECODE_BATCH
+from revseq.inference import Model
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module", params=["jax", "torch"])
+def trained(request, tmp_path_factory):
+    """A tiny run trained by `scripts/train.py --backend <param>`."""
+    out = tmp_path_factory.mktemp(request.param) / "run"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "train.py"),
+            "--backend",
+            request.param,
+            "--preset",
+            "tiny",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "Exact Match Accuracy" in proc.stdout
+    return request.param, out
+
+
+def decode_all(folder: Path, backend: str):
+    """Tokens and attention of every test sentence, batch by batch, as the backend gives them."""
+    model = Model.load(folder, backend)
+    sentences = [split_words(s) for s in (folder / "test.txt").read_text().splitlines()]
+    data = encode(sentences, model.ckpt.vocab)
+    edges = edges_for(model.ckpt.config.data.max_len, model.ckpt.config.data.min_len)
+    out = []
+    for rows, length in plan(data.lengths, DECODE_BATCH, edges):
+        out.append(
+            model.backend.decode(model.params, make_batch(data, rows, DECODE_BATCH, length).src)
+        )
+    return out
+
+
+def test_the_other_backend_decodes_the_test_set_to_the_same_tokens(trained):
+    trained_by, folder = trained
+    other = {"jax": "torch", "torch": "jax"}[trained_by]
+    mine, theirs = decode_all(folder, trained_by), decode_all(folder, other)
+    for (tok_a, att_a), (tok_b, att_b) in zip(mine, theirs, strict=True):
+        np.testing.assert_array_equal(tok_a, tok_b)
+        np.testing.assert_allclose(att_a, att_b, atol=1e-5)

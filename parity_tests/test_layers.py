@@ -1,0 +1,102 @@
+"""Layer by layer: parameter round trip, GRU, encoder, attention, one decoder step."""
+
+import jax.numpy as jnp
+import numpy as np
+import torch
+from conftest import CFG, LENGTHS, assert_close, jax_params, ragged_batch, torch_model
+
+from revseq.layout import param_shapes
+from revseq.vocab import PAD
+from revseq_jax import attention, gru, model
+from revseq_jax.backend import Backend as JaxBackend
+from revseq_torch.backend import Backend as TorchBackend
+
+
+def test_parameter_round_trip_is_exact_in_both_directions(weights, mode):
+    params = jax_params(weights, mode)
+    module = torch_model(weights, mode)
+    via_jax = JaxBackend.to_numpy(params)
+    via_torch = {k: v.detach().numpy() for k, v in module.state_dict().items()}
+    assert list(via_torch) == list(param_shapes(CFG))  # the notebook's order and names
+    for k, v in weights.items():
+        expected = v.astype(mode.dtype)
+        np.testing.assert_array_equal(via_jax[k], expected, err_msg=k)
+        np.testing.assert_array_equal(via_torch[k], expected, err_msg=k)
+    # torch -> numpy -> JAX -> numpy: nothing is transposed or reordered on the way
+    back = JaxBackend.to_numpy(jax_params(TorchBackend.to_numpy(module), mode))
+    for k in weights:
+        np.testing.assert_array_equal(back[k], via_torch[k].astype(np.float32), err_msg=k)
+
+
+def test_gru_outputs_and_final_states(weights, mode):
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(len(LENGTHS), 10, CFG.embed_dim)).astype(mode.dtype)
+    mask = np.arange(10)[None, :] < np.array(LENGTHS)[:, None] + 1
+    p = jax_params(weights, mode)["encoder"]["gru"]
+    out_j, h_j = mode.jax_fn(gru.gru)(p, jnp.asarray(x), jnp.asarray(mask))
+    with torch.no_grad():
+        out_t, h_t = torch_model(weights, mode).encoder.gru(
+            torch.from_numpy(x), torch.from_numpy(mask)
+        )
+    assert_close("gru outputs", out_j, mode.np(out_t), mode.tol)
+    assert_close("gru final states", h_j, mode.np(h_t), mode.tol)
+
+
+def test_encoder(weights, mode):
+    src = ragged_batch().src
+    enc_j, h_j = mode.jax_fn(lambda p, s: model.encode(p, CFG, s))(
+        jax_params(weights, mode), jnp.asarray(src)
+    )
+    with torch.no_grad():
+        enc_t, h_t = torch_model(weights, mode).encode(torch.from_numpy(src).long())
+    assert_close("encoder outputs", enc_j, mode.np(enc_t), mode.tol)
+    assert_close("encoder states", h_j, mode.np(h_t), mode.tol)
+    assert (np.asarray(enc_j)[src == PAD] == 0).all()
+
+
+def test_attention_weights_and_context(weights, mode):
+    rng = np.random.default_rng(2)
+    enc = rng.normal(size=(len(LENGTHS), 10, CFG.hidden_dim)).astype(mode.dtype)
+    query = rng.normal(size=(len(LENGTHS), CFG.hidden_dim)).astype(mode.dtype)
+    mask = ragged_batch().src != PAD
+    mask[2] = False  # a fully masked row: finite in both
+    p = jax_params(weights, mode)["decoder"]["attention"]
+
+    def jax_attend(p, enc, mask, query):
+        return attention.attend(p, attention.project_keys(p, enc), enc, mask, query)
+
+    ctx_j, w_j = mode.jax_fn(jax_attend)(p, jnp.asarray(enc), jnp.asarray(mask), jnp.asarray(query))
+    att = torch_model(weights, mode).decoder.attention
+    with torch.no_grad():
+        e, q, m = torch.from_numpy(enc), torch.from_numpy(query), torch.from_numpy(mask)
+        ctx_t, w_t = att.attend(att.project_keys(e), e, m, q)
+    assert_close("attention weights", w_j, mode.np(w_t), mode.tol)
+    assert_close("context", ctx_j, mode.np(ctx_t), mode.tol)
+    assert np.isfinite(np.asarray(ctx_j)).all()
+
+
+def test_one_decoder_step(weights, mode):
+    b = ragged_batch()
+    rng = np.random.default_rng(3)
+    h = rng.normal(size=(CFG.num_layers, len(LENGTHS), CFG.hidden_dim)).astype(mode.dtype)
+    y = b.tgt_in[:, 2]  # includes PAD for the shortest row
+
+    def jax_step(params, src, h, y):
+        enc, _ = model.encode(params, CFG, src)
+        memory = model.prepare_memory(params, CFG, enc, src != PAD)
+        return model.decoder_step(params, CFG, h, y, memory)
+
+    h_j, logits_j, w_j = mode.jax_fn(jax_step)(
+        jax_params(weights, mode), jnp.asarray(b.src), jnp.asarray(h), jnp.asarray(y)
+    )
+    m = torch_model(weights, mode)
+    with torch.no_grad():
+        src = torch.from_numpy(b.src).long()
+        enc, _ = m.encode(src)
+        keys = m.decoder.attention.project_keys(enc)
+        h_t, logits_t, w_t = m.decoder_step(
+            torch.from_numpy(h), torch.from_numpy(y).long(), keys, enc, src != PAD
+        )
+    assert_close("decoder states", h_j, mode.np(h_t), mode.tol)
+    assert_close("decoder logits", logits_j, mode.np(logits_t), mode.tol)
+    assert_close("decoder attention", w_j, mode.np(w_t), mode.tol)
