@@ -3,7 +3,7 @@
 import jax.numpy as jnp
 import numpy as np
 import torch
-from conftest import CFG, assert_close, jax_params, ragged_batch, torch_model
+from shared import CFG, assert_close, jax_params, ragged_batch, torch_model
 
 from revseq_jax import decode as jdecode
 from revseq_torch import decode as tdecode

@@ -3,7 +3,7 @@
 import jax.numpy as jnp
 import numpy as np
 import torch
-from conftest import CFG, LENGTHS, assert_close, jax_params, ragged_batch, torch_model
+from shared import CFG, LENGTHS, assert_close, jax_params, ragged_batch, torch_model
 
 from revseq.layout import param_shapes
 from revseq.vocab import PAD

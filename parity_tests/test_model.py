@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import torch
-from conftest import CFG, assert_close, assert_close_dicts, jax_params, ragged_batch, torch_model
+from shared import CFG, assert_close, assert_close_dicts, jax_params, ragged_batch, torch_model
 
 from revseq.config import TrainConfig
 from revseq_jax import model, optim

@@ -10,7 +10,7 @@ import numpy as np
 import optax
 import pytest
 import torch
-from conftest import CFG, TOL, Mode, assert_close_dicts, jax_params, ragged_batch, shared_weights
+from shared import CFG, TOL, Mode, assert_close_dicts, jax_params, ragged_batch, shared_weights
 
 from revseq_jax import model, optim
 from revseq_jax.losses import masked_cross_entropy

@@ -6,7 +6,7 @@ that mode runs the first 3 of the 20 steps; the jitted modes run all 20.
 
 import jax
 import numpy as np
-from conftest import CFG, assert_close, assert_close_dicts, jax_params, ragged_batch, torch_model
+from shared import CFG, assert_close, assert_close_dicts, jax_params, ragged_batch, torch_model
 
 from revseq.config import TrainConfig
 from revseq_jax import model

@@ -16,7 +16,7 @@ from jax import lax
 from revseq.config import ModelConfig
 from revseq.layout import param_shapes
 from revseq.vocab import PAD
-from revseq_jax import attention, gru
+from revseq_jax import attention, decoder, gru
 
 
 def init_params(key: jax.Array, cfg: ModelConfig) -> dict:
@@ -148,6 +148,18 @@ def forward(
     k_enc, k_dec = (None, None) if key is None else jax.random.split(key)
     enc, h = encode(params, cfg, src, k_enc)
     memory = prepare_memory(params, cfg, enc, src != PAD, dropout=k_dec is not None)
+    if memory.tokens is not None:  # no dropout: the loop with the hand-written backward pass
+        p = params["decoder"]
+        w = {
+            "W_s": p["attention"]["W_s"]["weight"],
+            "v": p["attention"]["v"]["weight"],
+            "fc_w": p["fc"]["weight"],
+            "fc_b": p["fc"]["bias"],
+            **{k: v for k, v in p["gru"].items() if k not in ("weight_ih_l0", "bias_ih_l0")},
+        }
+        m = memory
+        logits, weights = decoder.unroll(w, m.keys, m.values, m.tokens, m.mask, h, tgt_in, force)
+        return logits.swapaxes(0, 1), weights.swapaxes(0, 1)
     T = tgt_in.shape[1]
 
     def step(carry, xs):

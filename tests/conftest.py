@@ -2,24 +2,11 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from revseq.config import ModelConfig
-from revseq.vocab import EOS, PAD
 
 
 @pytest.fixture
 def small_cfg() -> ModelConfig:
     return ModelConfig(vocab_size=12, embed_dim=6, hidden_dim=8, num_layers=2, dropout=0.0)
-
-
-def ragged_src(lengths, vocab_size=12, width=None, seed=0) -> np.ndarray:
-    """Rows of random word ids (4..V-1) then EOS, PAD-padded to width."""
-    rng = np.random.default_rng(seed)
-    width = width or max(lengths) + 1
-    src = np.full((len(lengths), width), PAD, np.int32)
-    for i, n in enumerate(lengths):
-        src[i, :n] = rng.integers(4, vocab_size, n)
-        src[i, n] = EOS
-    return src

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from conftest import ragged_src
+from helpers import ragged_src
 
 from revseq_jax import model, optim
 from revseq_jax.losses import masked_cross_entropy

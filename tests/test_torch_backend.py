@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import torch
-from conftest import ragged_src
+from helpers import ragged_src
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 

@@ -1,0 +1,165 @@
+"""Speed measurements through the backend surface: training and decoding throughput, step time
+by length, compilations, the machine's matmul rate, and the model's FLOPs per step.
+
+Timings on a shared 2-core machine are noisy: every figure is a median over repeats, taken
+after a warm-up, and backends are measured in the same process on the same batches.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from revseq import backends, evaluation
+from revseq.batching import Batch, batches, edges_for, make_batch
+from revseq.batching import encode as encode_split
+from revseq.config import Config, ModelConfig
+from revseq.data import WORDS, make_splits
+from revseq.run import EVAL_BATCH
+from revseq.vocab import Vocabulary
+
+
+def median_seconds(fn: Callable[[], object], repeats: int) -> float:
+    """Median wall time of fn() over repeats (the caller has warmed it up)."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def model_flops(cfg: ModelConfig, B: int, S: int, T: int) -> float:
+    """Matmul FLOPs of one training step (forward + backward = 3x forward) of the model's math.
+
+    Counted as the notebook writes the model (context, then weight_ih over [embedding;
+    context]), for B rows of source length S and target length T; elementwise work is left out,
+    as usual for a utilisation figure. Both backends are measured against this same count.
+    """
+    E, H, V, L = cfg.embed_dim, cfg.hidden_dim, cfg.vocab_size, cfg.num_layers
+    mm = lambda m, k, n: 2.0 * m * k * n  # noqa: E731
+    enc = sum(S * (mm(B, E if k == 0 else H, 3 * H) + mm(B, H, 3 * H)) for k in range(L))
+    keys = mm(B * S, H, H)
+    step = (
+        mm(B, H, H)  # W_s query
+        + mm(B * S, H, 1)  # v . tanh(...)
+        + mm(B, S, H)  # context
+        + mm(B, E + H, 3 * H)
+        + mm(B, H, 3 * H)  # decoder layer 0
+        + (L - 1) * 2 * mm(B, H, 3 * H)  # layers above
+        + mm(B, H, V)  # fc
+    )
+    return 3.0 * (enc + keys + T * step)
+
+
+def length_batch(length: int, batch_size: int, seed: int = 0) -> Batch:
+    """A batch of `batch_size` random sentences of exactly `length` words, half forced."""
+    rng = np.random.default_rng(seed)
+    vocab = Vocabulary(WORDS)
+    sentences = [tuple(rng.choice(WORDS, length)) for _ in range(batch_size)]
+    data = encode_split(sentences, vocab)
+    force = rng.random((batch_size, length + 1)) < 0.5
+    return make_batch(data, np.arange(batch_size), batch_size, length + 1, force)
+
+
+def measure_backend(name: str, cfg: Config, repeats: int = 5, subset: int = 40) -> dict:
+    """Training, decoding and step-length figures of one backend on the config's task."""
+    bench = importlib.import_module(f"revseq_{name}.bench")
+    rng = np.random.default_rng(cfg.train.seed)
+    splits = make_splits(cfg.data, rng)
+    vocab = Vocabulary(WORDS)
+    edges = edges_for(cfg.data.max_len, cfg.data.min_len)
+    train_data = encode_split(splits.train, vocab)
+    epoch = batches(train_data, cfg.train.batch_size, edges, rng, cfg.train.teacher_forcing)
+    val = batches(encode_split(splits.val, vocab), EVAL_BATCH, edges)
+    backend = backends.load(name, cfg, len(epoch))
+    state = [backend.init()]
+
+    def train_on(bs):
+        state[0], m = backend.train_epoch(state[0], bs)
+        return m
+
+    out: dict = {"backend": name}
+    c0, t0 = bench.compilations(), time.perf_counter()
+    train_on(epoch)
+    backend.evaluate(state[0], val)
+    out["first_epoch_s"] = time.perf_counter() - t0
+    out["compiles_epoch_1"] = bench.compilations() - c0
+    c1, t1 = bench.compilations(), time.perf_counter()
+    train_on(epoch)
+    backend.evaluate(state[0], val)
+    out["second_epoch_s"] = time.perf_counter() - t1
+    out["compiles_epoch_2"] = bench.compilations() - c1
+
+    sample = epoch[:subset]
+    seconds = median_seconds(lambda: train_on(sample), repeats)
+    rows = sum(int((b.src != 0).any(axis=1).sum()) for b in sample)
+    flops = sum(model_flops(cfg.model, *b.src.shape, b.tgt_in.shape[1]) for b in sample)
+    out["train_sentences_per_s"] = rows / seconds
+    out["train_step_ms"] = 1e3 * seconds / len(sample)
+    out["model_gflops_per_s"] = flops / seconds / 1e9
+
+    H, B = cfg.model.hidden_dim, cfg.train.batch_size
+    out["matmul_gflops_per_s"] = 2.0 * B * H * 3 * H / bench.matmul_seconds(B, H, 3 * H) / 1e9
+
+    params = backend.params(state[0])
+    evaluation.decode(backend, params, vocab, splits.test, edges)  # warm-up (compiles)
+    out["decode_test_ms"] = 1e3 * median_seconds(
+        lambda: evaluation.decode(backend, params, vocab, splits.test, edges), repeats
+    )
+    out["decode_sentences"] = len(splits.test)
+
+    step_ms = {}
+    for length in (10, 20, 40, 80):
+        batch = length_batch(length, B)
+        train_on([batch])  # warm-up: a new shape compiles
+        step_ms[length] = 1e3 * median_seconds(lambda b=batch: train_on([b]), repeats)
+    out["step_ms_by_length"] = step_ms
+    return out
+
+
+def time_to_accuracy(preset: str, backend: str = "jax") -> dict:
+    """Wall time of `scripts/train.py --preset <preset>` from process start to its exit, with
+    the test accuracy it printed (compilation included; the JAX compilation cache is off)."""
+    root = Path(__file__).resolve().parents[1]
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        proc = subprocess.run(
+            [
+                sys.executable,
+                str(root / "scripts" / "train.py"),
+                "--backend",
+                backend,
+                "--preset",
+                preset,
+                "--out",
+                str(Path(tmp) / "run"),
+            ],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "REVSEQ_JAX_CACHE": ""},
+        )
+        seconds = time.perf_counter() - start
+    found = re.search(r"Exact Match Accuracy: ([\d.]+)%", proc.stdout)
+    return {
+        "preset": preset,
+        "backend": backend,
+        "seconds": seconds,
+        "test_exact": float(found[1]) if found else None,
+        "exit": proc.returncode,
+    }
+
+
+def cpu_count() -> int:
+    """CPUs this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()

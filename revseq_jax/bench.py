@@ -1,0 +1,40 @@
+"""What the benchmark needs to know of JAX: its matmul rate and how often it compiles."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from revseq.benchmark import median_seconds
+
+_COMPILES = [0]
+
+
+def _count(event: str, duration: float, **kwargs) -> None:
+    if event == "/jax/core/compile/backend_compile_duration":
+        _COMPILES[0] += 1
+
+
+jax.monitoring.register_event_duration_secs_listener(_count)
+
+
+def compilations() -> int:
+    """XLA compilations in this process so far."""
+    return _COMPILES[0]
+
+
+def matmul_seconds(m: int, k: int, n: int, repeats: int = 50) -> float:
+    """Median time of one float32 [m, k] @ [k, n] on the default device, chained 16 times in
+    one jitted call so dispatch overhead is spread thin."""
+    a = jnp.ones((m, k), jnp.float32) * 0.01
+    w = jnp.ones((k, n), jnp.float32) * 0.01
+
+    @jax.jit
+    def chain(a, w):
+        x = a
+        for _ in range(16):
+            x = (x @ w)[:, :k] if n >= k else x @ w
+        return x
+
+    jax.block_until_ready(chain(a, w))
+    return median_seconds(lambda: jax.block_until_ready(chain(a, w)), repeats) / 16
