@@ -121,7 +121,7 @@ PRESETS: dict[str, Config] = {
     "default": Config(
         model=ModelConfig(embed_dim=64, hidden_dim=128, num_layers=1, dropout=0.0),
         data=DataConfig(n_train=20000),
-        train=TrainConfig(epochs=6, batch_size=64, lr=3e-3, lr_schedule="cosine"),
+        train=TrainConfig(epochs=10, batch_size=64, lr=3e-3, lr_schedule="cosine"),
     ),
     # A few seconds: for tests and smoke runs.
     "tiny": Config(

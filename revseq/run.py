@@ -17,6 +17,7 @@ from revseq.cli import progress
 from revseq.config import Config
 from revseq.data import WORDS, make_splits
 from revseq.errors import RevseqError
+from revseq.init import init_params
 from revseq.metrics import Decoded
 from revseq.vocab import Vocabulary
 
@@ -59,7 +60,7 @@ def train(cfg: Config, backend_name: str, out: Path, log: Callable[[str], None] 
         f"sentences | vocabulary {len(vocab)} | buckets {edges} | run folder {out}"
     )
 
-    state = backend.init()
+    state = backend.start(init_params(cfg.model, cfg.train.seed))
     history: list[dict] = []
     best = float("inf")
     extra = {"backend": backend_name, "command": shlex.join(sys.argv)}
