@@ -100,6 +100,7 @@ def measure_backend(name: str, cfg: Config, repeats: int = 5, subset: int = 40) 
     backend.evaluate(state[0], val)
     out["second_epoch_s"] = time.perf_counter() - t1
     out["compiles_epoch_2"] = bench.compilations() - c1
+    out["train_step_shapes"] = bench.train_step_shapes(backend)
 
     sample = epoch[:subset]
     seconds = median_seconds(lambda: train_on(sample), repeats)
@@ -119,12 +120,15 @@ def measure_backend(name: str, cfg: Config, repeats: int = 5, subset: int = 40) 
     )
     out["decode_sentences"] = len(splits.test)
 
-    step_ms = {}
+    step_ms, first_ms = {}, {}
     for length in (10, 20, 40, 80):
         batch = length_batch(length, B)
-        train_on([batch])  # warm-up: a new shape compiles
+        start = time.perf_counter()
+        train_on([batch])  # a new shape: this call compiles (JAX)
+        first_ms[length] = 1e3 * (time.perf_counter() - start)
         step_ms[length] = 1e3 * median_seconds(lambda b=batch: train_on([b]), repeats)
     out["step_ms_by_length"] = step_ms
+    out["compile_s_by_length"] = {n: (first_ms[n] - step_ms[n]) / 1e3 for n in step_ms}
     return out
 
 

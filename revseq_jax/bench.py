@@ -38,3 +38,8 @@ def matmul_seconds(m: int, k: int, n: int, repeats: int = 50) -> float:
 
     jax.block_until_ready(chain(a, w))
     return median_seconds(lambda: jax.block_until_ready(chain(a, w)), repeats) / 16
+
+
+def train_step_shapes(backend) -> int:
+    """How many input shapes the backend's jitted train step has been compiled for."""
+    return backend._train_step._cache_size()

@@ -26,7 +26,8 @@ def table(results: list[dict], accuracy: dict | None) -> str:
         ("matmul GFLOP/s, B x H @ H x 3H", "matmul_gflops_per_s", "{:.1f}"),
         ("first epoch s (compiles incl.)", "first_epoch_s", "{:.1f}"),
         ("second epoch s", "second_epoch_s", "{:.1f}"),
-        ("compilations, epoch 1 / 2", None, None),
+        ("XLA compilations, epoch 1 / 2", None, None),
+        ("train-step shapes compiled", "train_step_shapes", "{}"),
         ("greedy decode of test set, ms", "decode_test_ms", "{:.0f}"),
     ]
     machine = max(r["matmul_gflops_per_s"] for r in results)
@@ -42,6 +43,10 @@ def table(results: list[dict], accuracy: dict | None) -> str:
     for length in (10, 20, 40, 80):
         cells = [f"{r['step_ms_by_length'][length]:.1f}" for r in results]
         lines.append(f"{f'step ms at length {length}':34}" + "".join(f"{c:>12}" for c in cells))
+    compile_s = [f"{r['compile_s_by_length'][10]:.1f}" for r in results]
+    lines.append(
+        f"{'train-step compile s (length 10)':34}" + "".join(f"{c:>12}" for c in compile_s)
+    )
     ratio = [f"{r['step_ms_by_length'][80] / r['step_ms_by_length'][10]:.1f}x" for r in results]
     lines.append(f"{'step time, length 80 / 10':34}" + "".join(f"{c:>12}" for c in ratio))
     if accuracy:
