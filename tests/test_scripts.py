@@ -150,3 +150,26 @@ def test_bad_input_gives_one_line_and_a_nonzero_exit(run_dir, args, stdin, words
     assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert words in proc.stderr and "Traceback" not in proc.stderr
     assert (run_dir / "model.safetensors").read_bytes() == before
+
+
+def test_benchmark_prints_the_table_for_both_backends(tmp_path):
+    out = tmp_path / "bench.json"
+    proc = script(
+        "benchmark.py",
+        "--preset",
+        "tiny",
+        "--repeats",
+        "1",
+        "--no-time-to-accuracy",
+        "--json",
+        str(out),
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert (
+        "train sentences/s (median)" in proc.stdout and "step time, length 80 / 10" in proc.stdout
+    )
+    figures = json.loads(out.read_text())
+    assert [r["backend"] for r in figures["results"]] == ["jax", "torch"]
+    jax_row = figures["results"][0]
+    assert jax_row["train_sentences_per_s"] > 0 and jax_row["compiles_epoch_2"] == 0
+    assert jax_row["train_step_shapes"] == 2  # the preset's two length buckets, nothing more
