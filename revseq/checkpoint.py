@@ -42,8 +42,8 @@ def atomic_write(path: Path, data: bytes) -> None:
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        os.fchmod(fd, 0o644)  # mkstemp's 0600 would hide results from other users
         with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), 0o644)  # mkstemp's 0600 would hide results from other users
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
@@ -71,11 +71,11 @@ def save(
     check_shapes(params, config.model)
     blob = st_save({k: np.ascontiguousarray(v, dtype=np.float32) for k, v in params.items()})
     meta = {
+        **(extra or {}),
         "format_version": FORMAT_VERSION,
         "config": config.to_dict(),
         "vocab": vocab.to_json(),
         "weights_sha256": hashlib.sha256(blob).hexdigest(),
-        **(extra or {}),
     }
     atomic_write(folder / WEIGHTS, blob)
     atomic_write(folder / SIDECAR, (json.dumps(meta, indent=2) + "\n").encode())
@@ -100,6 +100,7 @@ def load(folder: Path) -> Checkpoint:
     if version != FORMAT_VERSION:
         raise RevseqError(f"{sidecar}: format_version {version!r} is not {FORMAT_VERSION}")
     config = Config.from_dict(meta.get("config", {}))
+    config.validate()
     vocab = Vocabulary.from_json(meta.get("vocab"))
     if len(vocab) != config.model.vocab_size:
         raise RevseqError(

@@ -49,8 +49,9 @@ def analysis(items: Sequence[Decoded]) -> str:
     out = []
 
     out.append("1. What patterns do you observe in the attention weights?")
+    sharp = "a sharp" if s["peak_weight"] >= 0.8 else "a diffuse"
     shape = {
-        "high": "a sharp anti-diagonal: step t looks at source word n-1-t",
+        "high": f"{sharp} anti-diagonal: step t looks at source word n-1-t",
         "mid": "a partial anti-diagonal: many steps look at the mirrored word, many do not",
         "low": "no anti-diagonal: the peak rarely sits on the mirrored word",
     }[align]
@@ -64,6 +65,10 @@ def analysis(items: Sequence[Decoded]) -> str:
         f"{s['eos_weight_words']:.3f} of the weight on average "
         f"while words are emitted."
     )
+
+    copy = _grade(s["copy_share"], 0.9, 0.5)
+    off = 1.0 - s["mirror_share"]
+    shifted = copy != "high" and s["later_share"] >= 0.5 * off > 0  # misses fall one later
 
     out.append("2. Does the attention align input and output tokens correctly?")
     verdict = (
@@ -83,7 +88,7 @@ def analysis(items: Sequence[Decoded]) -> str:
         f"matched sentences the peak is on the mirrored word in {_pct(s['mirror_share_correct'])} "
         f"of steps; {others}."
     )
-    if verdict == "Partly" and acc >= 0.99:
+    if verdict == "Partly" and acc >= 0.99 and shifted:
         text += (
             " The words come out right even where the peak is off the mirrored word, so the "
             "alignment the decoder uses is not the one-to-one one (see 3)."
@@ -91,13 +96,15 @@ def analysis(items: Sequence[Decoded]) -> str:
     out.append(text)
 
     out.append("3. How does attention help the model learn to reverse sequences?")
-    copy = _grade(s["copy_share"], 0.9, 0.5)
-    off = 1.0 - s["mirror_share"]
-    later = s["later_share"] >= 0.5 * off > 0
+    pointer = (
+        ", and only has to learn to move that pointer one step left per output instead of "
+        "storing the whole sentence in one vector"
+        if align == "high"
+        else ""
+    )
     how = {
         "high": "so attention works as a pointer: the decoder reads the word it must emit from "
-        "the position it attends to, and only has to learn to move that pointer one step left "
-        "per output instead of storing the whole sentence in one vector",
+        f"the position it attends to{pointer}",
         "mid": "so attention works as a pointer only part of the time",
         "low": "so this model does not use attention as a pointer; what it emits is not what it "
         "attends to",
@@ -106,7 +113,7 @@ def analysis(items: Sequence[Decoded]) -> str:
         f"   The emitted word equals the source word under the attention peak in "
         f"{_pct(s['copy_share'])} of word steps, {how}."
     )
-    if later and copy != "high":
+    if shifted:
         text += (
             f" When the peak misses the mirrored word it is mostly one position later "
             f"({_pct(s['later_share'])} of all word steps): the encoder's state there was "

@@ -81,6 +81,11 @@ def train(cfg: Config, backend_name: str, out: Path, log: Callable[[str], None] 
             "val_exact": 100.0 * vm["exact"] / len(splits.val),
             "seconds": time.perf_counter() - start,
         }
+        if not np.isfinite(row["val_loss"]):
+            raise RevseqError(
+                f"training diverged: validation loss {row['val_loss']} at epoch "
+                f"{epoch}; the best checkpoint so far is kept"
+            )
         row["best"] = row["val_loss"] < best
         history.append(row)
         with open(out / "metrics.jsonl", "a") as f:

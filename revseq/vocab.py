@@ -40,10 +40,6 @@ class Vocabulary:
                 words.append(self.itos[i])
         return words
 
-    def tokens(self, ids: Iterable[int]) -> list[str]:
-        """Every index as its string, specials included (for plot labels)."""
-        return [self.itos[int(i)] for i in ids]
-
     def to_json(self) -> list[str]:
         """The index-ordered word list."""
         return list(self.itos)

@@ -26,7 +26,8 @@ def read_vocab(path: Path) -> Vocabulary:
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise RevseqError(f"{path} is not valid JSON ({e})") from None
     if isinstance(data, dict):
-        if sorted(data.values()) != list(range(len(data))):
+        ints = all(isinstance(i, int) for i in data.values())
+        if not ints or sorted(data.values()) != list(range(len(data))):
             raise RevseqError(f"{path}: word2idx indices must be 0..{len(data) - 1}")
         data = sorted(data, key=data.get)
     return Vocabulary.from_json(data)

@@ -33,7 +33,9 @@ def main() -> None:
     p.add_argument(
         "--sentences", type=Path, help="one source sentence per line (default: the run's test.txt)"
     )
-    p.add_argument("--examples", type=int, default=10, help="how many examples to print")
+    p.add_argument(
+        "--examples", type=cli.int_at_least(0), default=10, help="how many examples to print"
+    )
     args = p.parse_args()
     model = Model.load(args.checkpoint, args.backend)
     items = model.decode(read_sentences(args.sentences or args.checkpoint / "test.txt"))

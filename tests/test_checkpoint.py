@@ -1,4 +1,4 @@
-"""Checkpoints: round trip, atomic replace, and every defect named in one RevseqError."""
+"""Checkpoints: round trip (no temporary file left), and every defect named in one RevseqError."""
 
 import json
 import pickle

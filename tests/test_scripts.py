@@ -141,6 +141,9 @@ def test_reverse_reads_stdin_line_for_line_and_maps_unknown_words_to_unk(run_dir
         (["train.py", "--preset", "huge"], None, "invalid choice"),
         (["train.py", "--lr", "-1", "--out", "{run}/new"], None, "lr must be positive"),
         (["train.py", "--out", "{run}"], None, "already holds files"),
+        (["train.py", "--out", "{run}/model.json"], None, "Not a directory"),
+        (["evaluate.py", "--checkpoint", "{run}", "--examples", "-1"], None, "at least 0"),
+        (["convert.py", "export", "{run}", "--out", "/nonexistent/dir/x.pt"], None, "error:"),
     ],
 )
 def test_bad_input_gives_one_line_and_a_nonzero_exit(run_dir, args, stdin, words):
