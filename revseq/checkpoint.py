@@ -1,7 +1,8 @@
 """Checkpoints: safetensors weights + a JSON sidecar, written atomically, validated on load.
 
-A checkpoint folder holds `model.safetensors` (the notebook's state_dict names) and
-`model.json` (format version, config, vocabulary, the weights' SHA-256). Nothing is pickled.
+A checkpoint folder holds `model.safetensors` (the notebook's state_dict names; its header
+also carries the format version, config, vocabulary and the tensor bytes' SHA-256) and
+`model.json`, a readable copy of that header. Nothing is pickled.
 """
 
 from __future__ import annotations
@@ -65,20 +66,37 @@ def save(
     vocab: Vocabulary,
     extra: dict | None = None,
 ) -> None:
-    """Write weights then sidecar; the sidecar names the weights' digest, so a torn pair is seen."""
+    """Write the weights with their metadata in one file, then its readable copy model.json.
+
+    model.safetensors alone is the commit point: its header carries the sidecar (format
+    version, config, vocabulary, the SHA-256 of the tensor bytes), so a crash between the two
+    renames leaves a loadable checkpoint, old or new, never a torn pair.
+    """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     check_shapes(params, config.model)
-    blob = st_save({k: np.ascontiguousarray(v, dtype=np.float32) for k, v in params.items()})
+    tensors = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in params.items()}
     meta = {
         **(extra or {}),
         "format_version": FORMAT_VERSION,
         "config": config.to_dict(),
         "vocab": vocab.to_json(),
-        "weights_sha256": hashlib.sha256(blob).hexdigest(),
+        "weights_sha256": hashlib.sha256(_tensor_bytes(st_save(tensors))).hexdigest(),
     }
-    atomic_write(folder / WEIGHTS, blob)
+    atomic_write(folder / WEIGHTS, st_save(tensors, metadata={"revseq": json.dumps(meta)}))
     atomic_write(folder / SIDECAR, (json.dumps(meta, indent=2) + "\n").encode())
+
+
+def _split(blob: bytes) -> tuple[dict, bytes]:
+    """A safetensors file's JSON header and its tensor bytes."""
+    n = int.from_bytes(blob[:8], "little") if len(blob) >= 8 else -1
+    if not 0 < n <= len(blob) - 8:
+        raise ValueError("bad header length")
+    return json.loads(blob[8 : 8 + n]), blob[8 + n :]
+
+
+def _tensor_bytes(blob: bytes) -> bytes:
+    return _split(blob)[1]
 
 
 def load(folder: Path) -> Checkpoint:
@@ -88,28 +106,32 @@ def load(folder: Path) -> Checkpoint:
         if folder.is_file():
             _refuse_pickle(folder)
         raise RevseqError(f"checkpoint folder not found: {folder}")
-    weights, sidecar = folder / WEIGHTS, folder / SIDECAR
-    for p in (weights, sidecar):
-        if not p.is_file():
-            raise RevseqError(f"{folder} is not a revseq checkpoint: {p.name} is missing")
+    weights = folder / WEIGHTS
+    if not weights.is_file():
+        raise RevseqError(f"{folder} is not a revseq checkpoint: {WEIGHTS} is missing")
+    blob = weights.read_bytes()
     try:
-        meta = json.loads(sidecar.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise RevseqError(f"{sidecar} is not valid JSON ({e})") from None
+        header, data = _split(blob)
+        meta = json.loads(header["__metadata__"]["revseq"])
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+        _refuse_pickle(weights)
+        raise RevseqError(
+            f"{weights} is not a revseq safetensors file (truncated or corrupt?)"
+        ) from None
     version = meta.get("format_version") if isinstance(meta, dict) else None
     if version != FORMAT_VERSION:
-        raise RevseqError(f"{sidecar}: format_version {version!r} is not {FORMAT_VERSION}")
+        raise RevseqError(f"{weights}: format_version {version!r} is not {FORMAT_VERSION}")
     config = Config.from_dict(meta.get("config", {}))
     config.validate()
     vocab = Vocabulary.from_json(meta.get("vocab"))
     if len(vocab) != config.model.vocab_size:
         raise RevseqError(
-            f"{sidecar}: vocabulary has {len(vocab)} words, config says {config.model.vocab_size}"
+            f"{weights}: vocabulary has {len(vocab)} words, config says {config.model.vocab_size}"
         )
-    blob = weights.read_bytes()
-    if hashlib.sha256(blob).hexdigest() != meta.get("weights_sha256"):
-        _refuse_pickle(weights)
-        raise RevseqError(f"{weights} does not match {SIDECAR} (truncated, corrupt or replaced)")
+    if hashlib.sha256(data).hexdigest() != meta.get("weights_sha256"):
+        raise RevseqError(
+            f"{weights}: tensor bytes do not match their digest (truncated or corrupt)"
+        )
     try:
         params = st_load(blob)
     except (SafetensorError, ValueError) as e:

@@ -5,6 +5,8 @@ import pickle
 
 import numpy as np
 import pytest
+from safetensors import safe_open
+from safetensors.numpy import save as st_save
 
 from revseq import checkpoint
 from revseq.config import preset
@@ -46,20 +48,39 @@ def _flip_byte(folder):
     p.write_bytes(bytes(b))
 
 
+def _edit_meta(folder, change):
+    """Rewrite the metadata that model.safetensors carries, tensors untouched."""
+    p = folder / "model.safetensors"
+    with safe_open(p, "np") as f:
+        text = f.metadata()["revseq"]
+        tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
+    p.write_bytes(st_save(tensors, metadata={"revseq": change(text)}))
+
+
 def _bad_json(folder):
-    (folder / "model.json").write_text("{not json")
+    _edit_meta(folder, lambda text: "{not json")
 
 
 def _old_version(folder):
-    meta = json.loads((folder / "model.json").read_text())
-    meta["format_version"] = 99
-    (folder / "model.json").write_text(json.dumps(meta))
+    _edit_meta(folder, lambda text: json.dumps({**json.loads(text), "format_version": 99}))
 
 
 def _wrong_shape(folder):
-    meta = json.loads((folder / "model.json").read_text())
-    meta["config"]["model"]["hidden_dim"] = 65
-    (folder / "model.json").write_text(json.dumps(meta))
+    def change(text):
+        meta = json.loads(text)
+        meta["config"]["model"]["hidden_dim"] = 65
+        return json.dumps(meta)
+
+    _edit_meta(folder, change)
+
+
+def _bad_config(folder):
+    def change(text):
+        meta = json.loads(text)
+        meta["config"]["model"]["dropout"] = 5.0
+        return json.dumps(meta)
+
+    _edit_meta(folder, change)
 
 
 def _pickle(folder):
@@ -67,19 +88,20 @@ def _pickle(folder):
 
 
 def _missing(folder):
-    (folder / "model.json").unlink()
+    (folder / "model.safetensors").unlink()
 
 
 @pytest.mark.parametrize(
     "damage, words",
     [
-        (_truncate, "does not match"),
-        (_flip_byte, "does not match"),
-        (_bad_json, "not valid JSON"),
+        (_truncate, "truncated or corrupt"),
+        (_flip_byte, "do not match their digest"),
+        (_bad_json, "not a revseq safetensors file"),
         (_old_version, "format_version"),
         (_wrong_shape, "shape"),
+        (_bad_config, "dropout"),
         (_pickle, "never unpickles"),
-        (_missing, "model.json is missing"),
+        (_missing, "model.safetensors is missing"),
     ],
 )
 def test_damaged_checkpoints_are_refused_with_a_reason(saved, damage, words):
@@ -87,6 +109,21 @@ def test_damaged_checkpoints_are_refused_with_a_reason(saved, damage, words):
     damage(folder)
     with pytest.raises(RevseqError, match=words):
         checkpoint.load(folder)
+
+
+def test_the_weights_file_alone_is_the_commit_point(saved, tmp_path):
+    """A crash after the weights' rename but before the sidecar's leaves the new checkpoint."""
+    folder, _ = saved
+    rng = np.random.default_rng(1)
+    newer = {k: rng.normal(size=s).astype(np.float32) for k, s in param_shapes(CFG.model).items()}
+    checkpoint.save(tmp_path / "b", newer, CFG, Vocabulary(WORDS), {"epoch": 4})
+    (folder / "model.safetensors").write_bytes((tmp_path / "b" / "model.safetensors").read_bytes())
+    ck = checkpoint.load(folder)  # model.json still describes epoch 3
+    assert ck.extra == {"epoch": 4}
+    for k in newer:
+        np.testing.assert_array_equal(ck.params[k], newer[k])
+    (folder / "model.json").write_text("{not json")  # the readable copy is not needed
+    assert checkpoint.load(folder).extra == {"epoch": 4}
 
 
 def test_a_pickle_file_given_as_checkpoint_is_refused(tmp_path):
