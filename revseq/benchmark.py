@@ -21,11 +21,11 @@ from pathlib import Path
 import numpy as np
 
 from revseq import backends, evaluation
-from revseq.batching import Batch, batches, edges_for, make_batch
+from revseq.batching import Batch, batches, make_batch
 from revseq.batching import encode as encode_split
 from revseq.config import Config, ModelConfig
-from revseq.data import WORDS, make_splits
-from revseq.run import EVAL_BATCH
+from revseq.data import WORDS
+from revseq.run import prepare
 from revseq.vocab import Vocabulary
 
 
@@ -76,12 +76,8 @@ def measure_backend(name: str, cfg: Config, repeats: int = 5, subset: int = 40) 
     """Training, decoding and step-length figures of one backend on the config's task."""
     bench = importlib.import_module(f"revseq_{name}.bench")
     rng = np.random.default_rng(cfg.train.seed)
-    splits = make_splits(cfg.data, rng)
-    vocab = Vocabulary(WORDS)
-    edges = edges_for(cfg.data.max_len, cfg.data.min_len)
-    train_data = encode_split(splits.train, vocab)
+    splits, vocab, edges, train_data, val = prepare(cfg, rng)
     epoch = batches(train_data, cfg.train.batch_size, edges, rng, cfg.train.teacher_forcing)
-    val = batches(encode_split(splits.val, vocab), EVAL_BATCH, edges)
     backend = backends.load(name, cfg, len(epoch))
     state = [backend.init()]
 

@@ -81,7 +81,7 @@ def save(
         "format_version": FORMAT_VERSION,
         "config": config.to_dict(),
         "vocab": vocab.to_json(),
-        "weights_sha256": hashlib.sha256(_tensor_bytes(st_save(tensors))).hexdigest(),
+        "weights_sha256": hashlib.sha256(_split(st_save(tensors))[1]).hexdigest(),
     }
     atomic_write(folder / WEIGHTS, st_save(tensors, metadata={"revseq": json.dumps(meta)}))
     atomic_write(folder / SIDECAR, (json.dumps(meta, indent=2) + "\n").encode())
@@ -93,10 +93,6 @@ def _split(blob: bytes) -> tuple[dict, bytes]:
     if not 0 < n <= len(blob) - 8:
         raise ValueError("bad header length")
     return json.loads(blob[8 : 8 + n]), blob[8 + n :]
-
-
-def _tensor_bytes(blob: bytes) -> bytes:
-    return _split(blob)[1]
 
 
 def load(folder: Path) -> Checkpoint:

@@ -8,14 +8,15 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
 from revseq import backends, checkpoint, evaluation, plots, report
-from revseq.batching import batches, edges_for, encode, plan
+from revseq.batching import Batch, Encoded, batches, edges_for, encode, plan
 from revseq.cli import progress
 from revseq.config import Config
-from revseq.data import WORDS, make_splits
+from revseq.data import WORDS, Splits, make_splits
 from revseq.errors import RevseqError
 from revseq.init import init_params
 from revseq.metrics import Decoded
@@ -33,6 +34,26 @@ def new_run_dir(root: Path = Path("runs")) -> Path:
     return path
 
 
+class Task(NamedTuple):
+    """A run's generated data: splits, vocabulary, bucket lengths, encoded train split, and
+    fixed validation batches."""
+
+    splits: Splits
+    vocab: Vocabulary
+    edges: tuple[int, ...]
+    train: Encoded
+    val_batches: list[Batch]
+
+
+def prepare(cfg: Config, rng: np.random.Generator) -> Task:
+    """Draw the splits from rng and encode them; rng goes on to drive the epochs' shuffles."""
+    splits = make_splits(cfg.data, rng)
+    vocab = Vocabulary(WORDS)
+    edges = edges_for(cfg.data.max_len, cfg.data.min_len)
+    val_batches = batches(encode(splits.val, vocab), EVAL_BATCH, edges)
+    return Task(splits, vocab, edges, encode(splits.train, vocab), val_batches)
+
+
 def train(cfg: Config, backend_name: str, out: Path, log: Callable[[str], None] = print):
     """Train, keep the best weights by validation loss, evaluate them on the test split.
 
@@ -46,15 +67,11 @@ def train(cfg: Config, backend_name: str, out: Path, log: Callable[[str], None] 
     if cfg.model.vocab_size != len(WORDS) + 4:
         raise RevseqError(f"vocab_size must be {len(WORDS) + 4} for this task")
     rng = np.random.default_rng(cfg.train.seed)
-    splits = make_splits(cfg.data, rng)
-    vocab = Vocabulary(WORDS)
-    edges = edges_for(cfg.data.max_len, cfg.data.min_len)
-    train_data = encode(splits.train, vocab)
+    splits, vocab, edges, train_data, val_batches = prepare(cfg, rng)
     steps_per_epoch = len(plan(train_data.lengths, cfg.train.batch_size, edges))
     backend = backends.load(backend_name, cfg, steps_per_epoch)
     out.mkdir(parents=True, exist_ok=True)
     (out / "test.txt").write_text("".join(" ".join(s) + "\n" for s in splits.test))
-    val_batches = batches(encode(splits.val, vocab), EVAL_BATCH, edges)
     log(
         f"Backend {backend_name} | {len(splits.train)}/{len(splits.val)}/{len(splits.test)} "
         f"sentences | vocabulary {len(vocab)} | buckets {edges} | run folder {out}"

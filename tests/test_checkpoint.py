@@ -65,22 +65,18 @@ def _old_version(folder):
     _edit_meta(folder, lambda text: json.dumps({**json.loads(text), "format_version": 99}))
 
 
-def _wrong_shape(folder):
-    def change(text):
-        meta = json.loads(text)
-        meta["config"]["model"]["hidden_dim"] = 65
-        return json.dumps(meta)
+def _set_model(field, value):
+    """A damage that sets one ModelConfig field in the embedded metadata."""
 
-    _edit_meta(folder, change)
+    def damage(folder):
+        def change(text):
+            meta = json.loads(text)
+            meta["config"]["model"][field] = value
+            return json.dumps(meta)
 
+        _edit_meta(folder, change)
 
-def _bad_config(folder):
-    def change(text):
-        meta = json.loads(text)
-        meta["config"]["model"]["dropout"] = 5.0
-        return json.dumps(meta)
-
-    _edit_meta(folder, change)
+    return damage
 
 
 def _pickle(folder):
@@ -98,8 +94,8 @@ def _missing(folder):
         (_flip_byte, "do not match their digest"),
         (_bad_json, "not a revseq safetensors file"),
         (_old_version, "format_version"),
-        (_wrong_shape, "shape"),
-        (_bad_config, "dropout"),
+        (_set_model("hidden_dim", 65), "shape"),
+        (_set_model("dropout", 5.0), "dropout"),
         (_pickle, "never unpickles"),
         (_missing, "model.safetensors is missing"),
     ],
