@@ -79,16 +79,3 @@ def gru(
         finals.append(h)
     return x, jnp.stack(finals)
 
-
-def step(
-    p: Params, xp: jax.Array, h: jax.Array, rate: float = 0.0, key: jax.Array | None = None
-) -> jax.Array:
-    """One time step of the stacked GRU: layer 0's projected input xp [B, 3H], states h [L, B, H].
-
-    Returns the new states [L, B, H]; layers above 0 project their input themselves.
-    """
-    new = [cell(p, 0, xp, h[0])]
-    for k in range(1, h.shape[0]):
-        x = dropout(new[-1], rate, None if key is None else jax.random.fold_in(key, k))
-        new.append(cell(p, k, input_proj(p, k, x), h[k]))
-    return jnp.stack(new)

@@ -11,7 +11,6 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-from jax import lax
 
 from revseq.config import ModelConfig
 from revseq.layout import param_shapes
@@ -79,30 +78,41 @@ class Memory(NamedTuple):
     """What every decoder step reads, computed once per batch from the encoder outputs."""
 
     keys: jax.Array  # W_h enc: B x S x H
-    values: jax.Array  # the context's share of the layer-0 gates, W_ic enc: B x S x 3H
+    enc: jax.Array  # the encoder outputs: B x S x H
     mask: jax.Array  # True at real source tokens: B x S
-    tokens: jax.Array | None  # every token's share of the layer-0 gates, W_ie emb + b_ih: V x 3H
+    tokens: jax.Array  # every token's share of the layer-0 gates, W_ie emb + b_ih: V x 3H
 
 
-def prepare_memory(
-    params: dict, cfg: ModelConfig, enc: jax.Array, mask: jax.Array, dropout: bool = False
-) -> Memory:
-    """Project the encoder outputs (and, without dropout, the embedding table) once.
+def prepare_memory(params: dict, cfg: ModelConfig, enc: jax.Array, mask: jax.Array) -> Memory:
+    """Project the attention keys and the embedding table once per batch.
 
-    The GRU reads [embedding; context] through weight_ih_l0 = [W_ie | W_ic]. As the context is
-    a weighted sum of encoder outputs, W_ic context = sum_s w_s (W_ic enc_s): projecting the
-    encoder outputs once replaces a [B, H] x [H, 3H] matmul per step by a [B, S] x [S, 3H] one.
+    The GRU reads [embedding; context] through weight_ih_l0 = [W_ie | W_ic]; the embedding's
+    share W_ie emb + b_ih of every token is a [V, 3H] table, so a step gathers a row instead of
+    a [B, E] x [E, 3H] matmul. (Projecting the encoder outputs by W_ic once as well would save
+    the context's matmul too, but then a step's weighted sum runs over 3H instead of H: slower
+    from about 20 source tokens on.)
     """
     p = params["decoder"]
     E = cfg.embed_dim
     w_ih = p["gru"]["weight_ih_l0"]
     keys = attention.project_keys(p["attention"], enc)
-    values = enc @ w_ih[:, E:].T
-    tokens = None
-    if not dropout:  # dropout on the embedding would come between lookup and projection
-        table = embed(p["embedding"]["weight"], jnp.arange(cfg.vocab_size))
-        tokens = table @ w_ih[:, :E].T + p["gru"]["bias_ih_l0"]
-    return Memory(keys, values, mask, tokens)
+    tokens = embedding_table(params, cfg) @ w_ih[:, :E].T + p["gru"]["bias_ih_l0"]
+    return Memory(keys, enc, mask, tokens)
+
+
+def embedding_table(params: dict, cfg: ModelConfig) -> jax.Array:
+    """The decoder's embedding of every token [V, E], PAD's row zero (and without gradient)."""
+    return embed(params["decoder"]["embedding"]["weight"], jnp.arange(cfg.vocab_size))
+
+
+def dropout_masks(key: jax.Array, cfg: ModelConfig, B: int, T: int) -> decoder.Masks:
+    """Inverted-dropout masks of the decoder for T steps: 0 or 1 / (1 - rate)."""
+    keep = 1.0 - cfg.dropout
+    L, E, H = cfg.num_layers, cfg.embed_dim, cfg.hidden_dim
+    k_emb, k_layers = jax.random.split(key)
+    emb = jax.random.bernoulli(k_emb, keep, (T, B, E)) / keep
+    layers = jax.random.bernoulli(k_layers, keep, (T, L - 1, B, H)) / keep
+    return decoder.Masks(emb, layers)
 
 
 def decoder_step(
@@ -111,23 +121,28 @@ def decoder_step(
     h: jax.Array,
     y_prev: jax.Array,
     memory: Memory,
-    key: jax.Array | None = None,
+    drop: decoder.Masks | None = None,
 ):
     """One decoder step: h [L, B, H], previous token y_prev [B] -> (h, logits [B, V], attn [B, S]).
 
-    Attention uses the previous top-layer state; the GRU reads [embedding; context].
+    Attention uses the previous top-layer state; the GRU reads [embedding; context]. drop holds
+    this step's dropout masks (emb [B, E], layers [L-1, B, H]); None is evaluation.
     """
     p = params["decoder"]
     g = p["gru"]
     weights = attention.weights(p["attention"], memory.keys, memory.mask, h[-1])
-    if memory.tokens is not None:
+    if drop is None:
         xp = memory.tokens[y_prev]  # B x 3H
     else:
-        k_emb = None if key is None else jax.random.fold_in(key, 0)
-        emb = gru.dropout(embed(p["embedding"]["weight"], y_prev), cfg.dropout, k_emb)  # B x E
+        emb = embedding_table(params, cfg)[y_prev] * drop.emb  # B x E
         xp = emb @ g["weight_ih_l0"][:, : cfg.embed_dim].T + g["bias_ih_l0"]
-    xp = xp + jnp.einsum("bs,bsg->bg", weights, memory.values)  # + W_ic context
-    h = gru.step(g, xp, h, cfg.dropout, None if key is None else jax.random.fold_in(key, 1))
+    context = jnp.einsum("bs,bsh->bh", weights, memory.enc)  # B x H
+    xp = xp + context @ g["weight_ih_l0"][:, cfg.embed_dim :].T
+    new = [gru.cell(g, 0, xp, h[0])]
+    for k in range(1, h.shape[0]):
+        x = new[-1] if drop is None else new[-1] * drop.layers[k - 1]
+        new.append(gru.cell(g, k, gru.input_proj(g, k, x), h[k]))
+    h = jnp.stack(new)
     logits = h[-1] @ p["fc"]["weight"].T + p["fc"]["bias"]
     return h, logits, weights
 
@@ -143,33 +158,41 @@ def forward(
     """Logits [B, T, V] and attention [B, T, S] over T decoder steps.
 
     Step t reads tgt_in[:, t] where force[:, t] is True, else its own previous argmax; step 0
-    always reads tgt_in[:, 0] (SOS). key enables dropout; None is evaluation.
+    always reads tgt_in[:, 0] (SOS). key enables dropout; None is evaluation. The loop is
+    decoder.unroll, whose backward pass is written by hand.
     """
-    k_enc, k_dec = (None, None) if key is None else jax.random.split(key)
+    B, T = tgt_in.shape
+    dropout = key is not None and cfg.dropout > 0
+    k_enc, k_dec = jax.random.split(key) if dropout else (None, None)
     enc, h = encode(params, cfg, src, k_enc)
-    memory = prepare_memory(params, cfg, enc, src != PAD, dropout=k_dec is not None)
-    if memory.tokens is not None:  # no dropout: the loop with the hand-written backward pass
-        p = params["decoder"]
-        w = {
-            "W_s": p["attention"]["W_s"]["weight"],
-            "v": p["attention"]["v"]["weight"],
-            "fc_w": p["fc"]["weight"],
-            "fc_b": p["fc"]["bias"],
-            **{k: v for k, v in p["gru"].items() if k not in ("weight_ih_l0", "bias_ih_l0")},
-        }
-        m = memory
-        logits, weights = decoder.unroll(w, m.keys, m.values, m.tokens, m.mask, h, tgt_in, force)
-        return logits.swapaxes(0, 1), weights.swapaxes(0, 1)
-    T = tgt_in.shape[1]
+    memory = prepare_memory(params, cfg, enc, src != PAD)
+    masks = dropout_masks(k_dec, cfg, B, T) if dropout else None
+    return unroll(params, cfg, memory, h, tgt_in, force, masks)
 
-    def step(carry, xs):
-        h, pred = carry
-        tok, forced, t = xs
-        y = jnp.where(forced, tok, pred)
-        k = None if k_dec is None else jax.random.fold_in(k_dec, t)
-        h, logits, weights = decoder_step(params, cfg, h, y, memory, k)
-        return (h, jnp.argmax(logits, axis=-1).astype(tok.dtype)), (logits, weights)
 
-    xs = (tgt_in.T, force.T, jnp.arange(T))
-    _, (logits, weights) = lax.scan(step, (h, tgt_in[:, 0]), xs)
+def unroll(
+    params: dict,
+    cfg: ModelConfig,
+    memory: Memory,
+    h: jax.Array,
+    tgt_in: jax.Array,
+    force: jax.Array,
+    masks: decoder.Masks | None,
+):
+    """T decoder steps from states h [L, B, H] -> logits [B, T, V], attention [B, T, S]."""
+    p = params["decoder"]
+    w = {
+        "W_s": p["attention"]["W_s"]["weight"],
+        "v": p["attention"]["v"]["weight"],
+        "fc_w": p["fc"]["weight"],
+        "fc_b": p["fc"]["bias"],
+        "W_ic": p["gru"]["weight_ih_l0"][:, cfg.embed_dim :],
+        **{k: v for k, v in p["gru"].items() if k not in ("weight_ih_l0", "bias_ih_l0")},
+    }
+    m, tokens = memory, memory.tokens
+    if masks is not None:  # dropout falls between the embedding and its projection
+        tokens = embedding_table(params, cfg)
+        w["W_ie"] = p["gru"]["weight_ih_l0"][:, : cfg.embed_dim]
+        w["b_ih0"] = p["gru"]["bias_ih_l0"]
+    logits, weights = decoder.unroll(w, m.keys, m.enc, tokens, m.mask, h, tgt_in, force, masks)
     return logits.swapaxes(0, 1), weights.swapaxes(0, 1)
