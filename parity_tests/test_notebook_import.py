@@ -6,7 +6,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import notebook
 import numpy as np
 import pytest
 import torch
@@ -14,6 +13,7 @@ import torch
 from revseq.data import WORDS
 from revseq.inference import Model
 from revseq.vocab import EOS
+from revseq_torch import notebook
 
 ROOT = Path(__file__).resolve().parents[1]
 SENTENCES = [

@@ -111,6 +111,6 @@ def batches(
     return out
 
 
-def edges_for(max_len: int, min_len: int = 1) -> tuple[int, ...]:
-    """The two bucket lengths used for sentences of min_len..max_len words (+ EOS)."""
-    return bucket_edges(max_len + 1, min_len + 1, count=2)
+def edges_for(max_len: int, min_len: int = 1, count: int = 2) -> tuple[int, ...]:
+    """The `count` bucket lengths used for sentences of min_len..max_len words (+ EOS)."""
+    return bucket_edges(max_len + 1, min_len + 1, count)

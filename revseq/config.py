@@ -44,6 +44,9 @@ class TrainConfig:
     max_norm: float = 1.0
     teacher_forcing: float = 0.5
     seed: int = 42
+    # Padded lengths a run uses (each one compiled shape of the JAX step): more buckets waste
+    # less compute on padding, fewer compile less.
+    length_buckets: int = 2
 
 
 @dataclass(frozen=True)
@@ -103,6 +106,7 @@ class Config:
             (t.max_norm > 0, "max_norm must be positive"),
             (0.0 <= t.teacher_forcing <= 1.0, "teacher_forcing must be in [0, 1]"),
             (t.seed >= 0, "seed must be non-negative"),
+            (t.length_buckets >= 1, "length_buckets must be at least 1"),
         ]
         for ok, message in checks:
             if not ok:

@@ -34,5 +34,5 @@ class Model:
             self.params,
             self.ckpt.vocab,
             sentences,
-            edges_for(data.max_len, data.min_len),
+            edges_for(data.max_len, data.min_len, self.ckpt.config.train.length_buckets),
         )

@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from revseq import backends, checkpoint, evaluation, plots, report
+from revseq import backends, checkpoint, evaluation, report
 from revseq.batching import Batch, Encoded, batches, edges_for, encode, plan
 from revseq.cli import progress
 from revseq.config import Config
@@ -49,7 +49,7 @@ def prepare(cfg: Config, rng: np.random.Generator) -> Task:
     """Draw the splits from rng and encode them; rng goes on to drive the epochs' shuffles."""
     splits = make_splits(cfg.data, rng)
     vocab = Vocabulary(WORDS)
-    edges = edges_for(cfg.data.max_len, cfg.data.min_len)
+    edges = edges_for(cfg.data.max_len, cfg.data.min_len, cfg.train.length_buckets)
     val_batches = batches(encode(splits.val, vocab), EVAL_BATCH, edges)
     return Task(splits, vocab, edges, encode(splits.train, vocab), val_batches)
 
@@ -78,13 +78,18 @@ def train(cfg: Config, backend_name: str, out: Path, log: Callable[[str], None] 
     )
 
     state = backend.start(init_params(cfg.model, cfg.train.seed))
+    first = batches(train_data, cfg.train.batch_size, edges, rng, cfg.train.teacher_forcing)
+    start = time.perf_counter()
+    backend.compile(state, first, val_batches)
+    if (seconds := time.perf_counter() - start) > 0.05:
+        log(f"Compiled the train step for {len({b.src.shape for b in first})} shapes in {seconds:.1f}s")
     history: list[dict] = []
     best = float("inf")
     extra = {"backend": backend_name, "command": shlex.join(sys.argv)}
     E = cfg.train.epochs
     for epoch in range(1, E + 1):
         start = time.perf_counter()
-        epoch_batches = batches(
+        epoch_batches = first if epoch == 1 else batches(
             train_data, cfg.train.batch_size, edges, rng, cfg.train.teacher_forcing
         )
         state, tm = backend.train_epoch(
@@ -145,6 +150,8 @@ def heatmap_example(items: list[Decoded]) -> Decoded:
 
 def write_report(out: Path, items: list[Decoded], history: list[dict], title: str) -> None:
     """report.md, attention_heatmap.png and (with a history) loss_curve.png."""
+    from revseq import plots  # matplotlib and seaborn take a second to import: only here
+
     d = heatmap_example(items)
     steps = [*d.prediction, "<EOS>"][: d.attention.shape[0]]
     plots.attention_heatmap(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from revseq.batching import Batch
 from revseq.config import Config
 from revseq.layout import check_shapes
 from revseq_jax import model, train
-from revseq_jax.decode import greedy_decode
+from revseq_jax.decode import decode_and_score, greedy_decode
 
 
 def use_compilation_cache() -> None:
@@ -36,8 +37,8 @@ class Backend:
         self.cfg = cfg
         self.tx = train.make_optimizer(cfg.train, steps_per_epoch)
         self._train_step = train.make_train_step(cfg.model, self.tx)
-        self._eval_step = train.make_eval_step(cfg.model)
         self._key = jax.random.key(cfg.train.seed)
+        self._compiling: threading.Thread | None = None
 
     def init(self) -> train.TrainState:
         """Fresh params from the run's seed, and optimizer state."""
@@ -48,17 +49,39 @@ class Backend:
         """A training state starting from given numpy params."""
         return train.init_state(self.from_numpy(params), self.tx)
 
+    def compile(self, state, train_batches: Sequence[Batch], eval_batches: Sequence[Batch]):
+        """Compile the train step for every batch shape now, and the decoder for the evaluation
+        shapes on a second thread meanwhile (XLA compiles outside the GIL), so that its compile
+        overlaps the first epoch instead of following it."""
+        m = self.cfg.model
+
+        def decoder_shapes():
+            for b in {b.src.shape: b for b in eval_batches}.values():
+                decode_and_score.lower(state.params, m, b.src, b.tgt_out).compile()
+
+        self._compiling = threading.Thread(target=decoder_shapes, daemon=True)
+        self._compiling.start()
+        for b in {b.src.shape: b for b in train_batches}.values():
+            self._train_step.lower(state, b, self._key).compile()
+
+    def _compiled(self) -> None:
+        """Wait for the decoder's compile started by compile(), if any."""
+        if self._compiling is not None:
+            self._compiling.join()
+            self._compiling = None
+
     def train_epoch(
         self, state, batches: Sequence[Batch], progress: Callable[[int], None] = lambda i: None
     ):
         """One pass over the batches -> (state, {"loss_sum", "count", "grad_norm"})."""
         return train.train_epoch(
-            self._train_step, state, batches, jax.random.fold_in(self._key, 1), progress
+            self._train_step, state, batches, self._key, progress
         )
 
     def evaluate(self, state, batches: Sequence[Batch]) -> dict:
         """Free-running sums {"loss_sum", "count", "exact"} over the batches."""
-        return train.evaluate(self._eval_step, state.params, batches)
+        self._compiled()
+        return train.evaluate(self.cfg.model, state.params, batches)
 
     def params(self, state) -> dict:
         """The model params held by a training state."""
@@ -66,6 +89,7 @@ class Backend:
 
     def decode(self, params: dict, src: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Greedy tokens [B, T] and attention [B, T, S] as numpy."""
+        self._compiled()
         tokens, weights = greedy_decode(params, self.cfg.model, src)
         return np.asarray(tokens), np.asarray(weights)
 
@@ -80,4 +104,4 @@ class Backend:
         The JAX params keep PyTorch's [out, in] weight layout, so nothing is transposed.
         """
         check_shapes(arrays, self.cfg.model)
-        return model.unflatten({k: jax.numpy.asarray(v) for k, v in arrays.items()})
+        return model.unflatten({k: jax.device_put(np.asarray(v)) for k, v in arrays.items()})

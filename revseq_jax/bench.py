@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import jax
 import jax.numpy as jnp
 
@@ -43,3 +45,11 @@ def matmul_seconds(m: int, k: int, n: int, repeats: int = 50) -> float:
 def train_step_shapes(backend) -> int:
     """How many input shapes the backend's jitted train step has been compiled for."""
     return backend._train_step._cache_size()
+
+
+def compile_train_step(backend, state, batch) -> float:
+    """Seconds to compile the train step for this batch's shape, ahead of time (the jitted
+    step then runs the executable without compiling again)."""
+    start = time.perf_counter()
+    backend._train_step.lower(state, batch, backend._key).compile()
+    return time.perf_counter() - start

@@ -1,4 +1,5 @@
-"""Batched greedy decoding: tokens and attention, stopped per sentence at EOS."""
+"""Batched greedy decoding: tokens and attention, stopped per sentence at EOS, and the same
+pass scored against references (validation), so both share one compiled function."""
 
 from __future__ import annotations
 
@@ -6,9 +7,11 @@ from functools import partial
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from revseq.config import ModelConfig
 from revseq.vocab import EOS, PAD, SOS
+from revseq_jax.losses import masked_cross_entropy
 from revseq_jax.model import forward
 
 # A sentence may emit at most (its source length + EXTRA_STEPS) tokens. The limit depends on
@@ -17,8 +20,13 @@ EXTRA_STEPS = 4
 
 
 @partial(jax.jit, static_argnames="cfg")
-def greedy_decode(params: dict, cfg: ModelConfig, src: jax.Array):
-    """src [B, S] -> tokens [B, T] (PAD after EOS), attention [B, T, S] (0 there); T = S + EXTRA."""
+def decode_and_score(params: dict, cfg: ModelConfig, src: jax.Array, tgt_out: jax.Array):
+    """Greedy decoding of src [B, S], scored against tgt_out [B, S] (all PAD: nothing to score).
+
+    Returns tokens [B, T] (PAD after EOS), attention [B, T, S] (0 there), T = S + EXTRA_STEPS,
+    and sums {"loss_sum", "count", "exact"}: the free-running NLL of the target tokens, their
+    number, and the rows whose greedy output equals the reference.
+    """
     B, S = src.shape
     T = S + EXTRA_STEPS
     first = jnp.full((B, T), PAD, src.dtype).at[:, 0].set(SOS)
@@ -28,4 +36,16 @@ def greedy_decode(params: dict, cfg: ModelConfig, src: jax.Array):
     after_eos = (jnp.cumsum(is_eos, axis=1) - is_eos) > 0
     limit = (src != PAD).sum(axis=1, keepdims=True) + EXTRA_STEPS
     live = ~after_eos & (jnp.arange(T)[None, :] < limit)
-    return jnp.where(live, tokens, PAD), jnp.where(live[..., None], weights, 0.0)
+
+    loss, count = masked_cross_entropy(logits[:, :S], tgt_out)
+    pad = tgt_out == PAD
+    hit = (tokens[:, :S] == tgt_out) | pad
+    exact = (hit.all(axis=1) & ~pad.all(axis=1)).sum()
+    sums = {"loss_sum": loss * count, "count": count, "exact": exact}
+    return jnp.where(live, tokens, PAD), jnp.where(live[..., None], weights, 0.0), sums
+
+
+def greedy_decode(params: dict, cfg: ModelConfig, src: jax.Array):
+    """src [B, S] -> tokens [B, T] (PAD after EOS), attention [B, T, S] (0 there)."""
+    tokens, weights, _ = decode_and_score(params, cfg, src, np.zeros(src.shape, np.int32))
+    return tokens, weights

@@ -44,6 +44,9 @@ class Backend:
         module = load_params(model.init_params(self._seed, self.cfg.model), params)
         return train.init_state(module, self.tx)
 
+    def compile(self, state, train_batches: Sequence[Batch], eval_batches: Sequence[Batch]):
+        """Eager PyTorch has nothing to compile ahead."""
+
     def train_epoch(
         self, state, batches: Sequence[Batch], progress: Callable[[int], None] = lambda i: None
     ):

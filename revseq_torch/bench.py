@@ -1,10 +1,20 @@
-"""What the benchmark needs to know of PyTorch: its matmul rate (it never compiles)."""
+"""What the benchmark needs to know of PyTorch: its matmul rate (it never compiles), and the
+notebook's own epoch time."""
 
 from __future__ import annotations
 
+import random
+import time
+from collections.abc import Sequence
+
 import torch
+from torch.utils.data import DataLoader
 
 from revseq.benchmark import median_seconds
+from revseq.config import Config
+from revseq.data import Sentence, reverse
+from revseq.vocab import SOS, Vocabulary
+from revseq_torch import notebook
 
 
 def compilations() -> int:
@@ -31,3 +41,26 @@ def matmul_seconds(m: int, k: int, n: int, repeats: int = 50) -> float:
 def train_step_shapes(backend) -> int:
     """Eager PyTorch compiles no shapes."""
     return 0
+
+
+def compile_train_step(backend, state, batch) -> float:
+    """Eager PyTorch compiles nothing ahead."""
+    return 0.0
+
+
+def notebook_epoch_seconds(cfg: Config, sentences: Sequence[Sentence], vocab: Vocabulary) -> float:
+    """Wall time of one training epoch of the notebook's own code (its model, DataLoader with
+    collate_fn, hand-written Adam, clipping and train_epoch) on these sentences, with the
+    config's model, batch size, rate and forcing."""
+    torch.manual_seed(cfg.train.seed)
+    random.seed(cfg.train.seed)
+    m = cfg.model
+    net = notebook.build(len(vocab), m.embed_dim, m.hidden_dim, m.num_layers, m.dropout)
+    pairs = [(vocab.encode(s), [SOS, *vocab.encode(reverse(s))]) for s in sentences]
+    loader = DataLoader(
+        pairs, batch_size=cfg.train.batch_size, shuffle=True, collate_fn=notebook.collate
+    )
+    optimizer = notebook.AdamOptimizer(net.parameters(), lr=cfg.train.lr)
+    start = time.perf_counter()
+    notebook.train_epoch(net, loader, optimizer, cfg.train.teacher_forcing)
+    return time.perf_counter() - start

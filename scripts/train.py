@@ -21,6 +21,7 @@ SETTINGS = {
     "max_norm": (float, "global gradient-norm clip"),
     "seed": (int, "seed of data, init, dropout and forcing draws"),
     "n_train": (cli.positive_int, "training sentences"),
+    "length_buckets": (cli.positive_int, "padded lengths (compiled step shapes)"),
 }
 
 

@@ -10,7 +10,8 @@ from helpers import ragged_src
 
 from revseq.vocab import PAD
 from revseq_jax import attention, gru, model
-from revseq_jax.decode import EXTRA_STEPS, greedy_decode
+from revseq_jax.decode import EXTRA_STEPS, decode_and_score, greedy_decode
+from revseq_jax.losses import masked_cross_entropy
 
 
 def np_gru_cell(x, h, w_ih, w_hh, b_ih, b_hh):
@@ -165,3 +166,25 @@ def test_hand_written_decoder_backward_equals_autodiff_of_the_plain_loop(small_c
         np.testing.assert_allclose(
             np.asarray(a), np.asarray(b), atol=1e-6, err_msg=jax.tree_util.keystr(path)
         )
+
+
+def test_decode_and_score_counts_tokens_and_exact_rows(params, small_cfg):
+    """Validation is the greedy pass scored: the free-running loss of the first S steps, and
+    a row is exact when the greedy tokens equal its reference (PAD after EOS ignored)."""
+    src = jnp.asarray(ragged_src([3, 5, 2], width=7))
+    tgt_out = ragged_src([3, 5, 2], width=7, seed=4)
+    tokens, _, sums = decode_and_score(params, small_cfg, src, jnp.asarray(tgt_out))
+    assert int(sums["count"]) == 3 + 5 + 2 + 3
+    free = jnp.zeros(src.shape, bool)
+    tgt_in = jnp.full(src.shape, PAD, src.dtype).at[:, 0].set(1)
+    logits, _ = model.forward(params, small_cfg, src, tgt_in, free)
+    loss, count = masked_cross_entropy(logits, jnp.asarray(tgt_out))
+    np.testing.assert_allclose(float(sums["loss_sum"]), float(loss * count), rtol=1e-6)
+    # Make row 0's reference the greedy output itself: that row alone matches exactly.
+    tokens = np.asarray(tokens)
+    mine = tgt_out.copy()
+    mine[0] = tokens[0, :7]
+    mine[1, :6] = (tokens[1, :6] + 1) % small_cfg.vocab_size
+    assert (mine[0] != PAD).any()
+    _, _, sums = decode_and_score(params, small_cfg, src, jnp.asarray(mine))
+    assert int(sums["exact"]) == 1

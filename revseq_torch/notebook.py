@@ -1,8 +1,11 @@
-"""The notebook's own model classes and greedy loop, copied as written (defects included).
+"""The notebook's own model, greedy loop and training epoch, copied as written (defects included).
 
-Used only to prove that a state_dict saved by the notebook imports into revseq and decodes to
-the same tokens. Comments mark where revseq deliberately differs.
+Used to prove that a state_dict saved by the notebook imports into revseq and decodes to the
+same tokens (parity_tests), and by the benchmark to time the notebook's own epoch on this
+machine. Comments mark where revseq deliberately differs.
 """
+
+import random
 
 import numpy as np
 import torch
@@ -87,6 +90,100 @@ class Seq2SeqWithAttention(nn.Module):
         super().__init__()
         self.encoder = encoder
         self.decoder = decoder
+
+    def forward(self, src, tgt, teacher_forcing_ratio=0.5):
+        batch_size = src.shape[0]
+        tgt_len = tgt.shape[1]
+        vocab_size = self.decoder.vocab_size
+        encoder_outputs, hidden = self.encoder(src)
+        src_mask = src == 0
+        outputs = torch.zeros(batch_size, tgt_len, vocab_size).to(src.device)
+        attention_weights_list = []
+        decoder_input = tgt[:, 0].unsqueeze(1)
+        for t in range(1, tgt_len):
+            output, hidden, attention_weights = self.decoder(
+                decoder_input, hidden, encoder_outputs, src_mask
+            )
+            outputs[:, t] = output
+            attention_weights_list.append(attention_weights)
+            # One coin per step for the whole batch (revseq draws one per token).
+            use_teacher_forcing = random.random() < teacher_forcing_ratio
+            top1 = output.argmax(1)
+            decoder_input = tgt[:, t].unsqueeze(1) if use_teacher_forcing else top1.unsqueeze(1)
+        return outputs, attention_weights_list
+
+
+def collate(pairs):
+    """The notebook's collate_fn: (src, tgt) index lists padded to the batch's longest.
+    tgt starts with SOS."""
+    src_batch, tgt_batch = zip(*pairs, strict=True)
+    src_padded = torch.zeros(len(src_batch), max(map(len, src_batch)), dtype=torch.long)
+    tgt_padded = torch.zeros(len(tgt_batch), max(map(len, tgt_batch)), dtype=torch.long)
+    for i, (src, tgt) in enumerate(zip(src_batch, tgt_batch, strict=True)):
+        src_padded[i, : len(src)] = torch.LongTensor(src)
+        tgt_padded[i, : len(tgt)] = torch.LongTensor(tgt)
+    return src_padded, tgt_padded
+
+
+class AdamOptimizer:
+    # As written, but for the notebook's "self.betal" typo, which would stop it at step 1.
+    def __init__(self, params, lr=0.001, betas=(0.9, 0.999), eps=1e-8):
+        self.params = list(params)
+        self.lr = lr
+        self.beta1, self.beta2 = betas
+        self.eps = eps
+        self.t = 0
+        self.m = [torch.zeros_like(p.data) for p in self.params]
+        self.v = [torch.zeros_like(p.data) for p in self.params]
+
+    def step(self):
+        self.t += 1
+        for i, param in enumerate(self.params):
+            if param.grad is None:
+                continue
+            grad = param.grad.data
+            self.m[i] = self.beta1 * self.m[i] + (1 - self.beta1) * grad
+            self.v[i] = self.beta2 * self.v[i] + (1 - self.beta2) * (grad**2)
+            m_hat = self.m[i] / (1 - self.beta1**self.t)
+            v_hat = self.v[i] / (1 - self.beta2**self.t)
+            param.data -= self.lr * m_hat / (torch.sqrt(v_hat) + self.eps)
+
+    def zero_grad(self):
+        for param in self.params:
+            if param.grad is not None:
+                param.grad.zero_()
+
+
+def clip_gradients(parameters, max_norm=1.0):
+    parameters = [p for p in parameters if p.grad is not None]
+    total_norm = torch.sqrt(sum(p.grad.data.norm(2) ** 2 for p in parameters))
+    clip_coef = max_norm / (total_norm + 1e-6)
+    if clip_coef < 1:
+        for p in parameters:
+            p.grad.data.mul_(clip_coef)
+    return total_norm
+
+
+def compute_loss(outputs, targets, pad_idx=0):
+    _batch_size, _seq_len, vocab_size = outputs.shape
+    outputs = outputs.reshape(-1, vocab_size)
+    targets = targets.reshape(-1)
+    return F.cross_entropy(outputs, targets, ignore_index=pad_idx, reduction="mean")
+
+
+def train_epoch(model, data_loader, optimizer, teacher_forcing_ratio=0.5):
+    """The notebook's train_epoch (on the CPU): mean loss over the batches."""
+    model.train()
+    total_loss = 0
+    for src, tgt in data_loader:
+        optimizer.zero_grad()
+        outputs, _ = model(src, tgt, teacher_forcing_ratio)
+        loss = compute_loss(outputs[:, 1:], tgt[:, 1:])
+        loss.backward()
+        clip_gradients(model.parameters(), max_norm=1.0)
+        optimizer.step()
+        total_loss += loss.item()
+    return total_loss / len(data_loader)
 
 
 def predict_with_attention(model, src_tensor, sos_idx=1, eos_idx=2, max_len=20):
