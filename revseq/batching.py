@@ -80,20 +80,24 @@ def plan(
     batch_size: int,
     edges: Sequence[int],
     rng: np.random.Generator | None = None,
+    chunk: int = 1,
 ) -> list[tuple[np.ndarray, int]]:
     """Every row once as (row indices, padded length) per batch, grouped by bucket.
 
-    With rng, rows and the order of batches are shuffled; without, rows keep their order.
+    With rng, rows are shuffled, and so is the order of the chunks: runs of `chunk` batches of
+    one bucket (fewer at a bucket's end), which a backend may run as one call. Without rng,
+    rows keep their order.
     """
     order = np.arange(len(lengths)) if rng is None else rng.permutation(len(lengths))
     bucket_of = np.array([pad_length(int(n), edges) for n in lengths[order]])
-    out = []
+    runs = []
     for length in sorted(set(bucket_of.tolist())):
         rows = order[bucket_of == length]
-        out.extend((rows[i : i + batch_size], length) for i in range(0, len(rows), batch_size))
+        bs = [(rows[i : i + batch_size], length) for i in range(0, len(rows), batch_size)]
+        runs.extend(bs[i : i + chunk] for i in range(0, len(bs), chunk))
     if rng is not None:
-        out = [out[i] for i in rng.permutation(len(out))]
-    return out
+        runs = [runs[i] for i in rng.permutation(len(runs))]
+    return [b for run in runs for b in run]
 
 
 def batches(
@@ -102,10 +106,11 @@ def batches(
     edges: Sequence[int],
     rng: np.random.Generator | None = None,
     teacher_forcing: float = 0.0,
+    chunk: int = 1,
 ) -> list[Batch]:
     """The batches of `plan`; with rng each gets a forcing mask with P(True) = teacher_forcing."""
     out = []
-    for rows, length in plan(data.lengths, batch_size, edges, rng):
+    for rows, length in plan(data.lengths, batch_size, edges, rng, chunk):
         force = None if rng is None else rng.random((batch_size, length)) < teacher_forcing
         out.append(make_batch(data, rows, batch_size, length, force))
     return out

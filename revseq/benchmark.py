@@ -21,11 +21,11 @@ from pathlib import Path
 import numpy as np
 
 from revseq import backends, evaluation
-from revseq.batching import Batch, batches, make_batch
+from revseq.batching import Batch, make_batch
 from revseq.batching import encode as encode_split
 from revseq.config import Config, ModelConfig
 from revseq.data import WORDS
-from revseq.run import prepare
+from revseq.run import epoch_batches, prepare
 from revseq.vocab import Vocabulary
 
 
@@ -72,12 +72,12 @@ def length_batch(length: int, batch_size: int, seed: int = 0) -> Batch:
     return make_batch(data, np.arange(batch_size), batch_size, length + 1, force)
 
 
-def measure_backend(name: str, cfg: Config, repeats: int = 5, subset: int = 40) -> dict:
+def measure_backend(name: str, cfg: Config, repeats: int = 5, subset: int = 50) -> dict:
     """Training, decoding and step-length figures of one backend on the config's task."""
     bench = importlib.import_module(f"revseq_{name}.bench")
     rng = np.random.default_rng(cfg.train.seed)
     splits, vocab, edges, train_data, val = prepare(cfg, rng)
-    epoch = batches(train_data, cfg.train.batch_size, edges, rng, cfg.train.teacher_forcing)
+    epoch = epoch_batches(cfg, train_data, edges, rng)
     backend = backends.load(name, cfg, len(epoch))
     state = [backend.init()]
 
@@ -102,7 +102,8 @@ def measure_backend(name: str, cfg: Config, repeats: int = 5, subset: int = 40) 
     out["compiles_epoch_2"] = bench.compilations() - c1
     out["train_step_shapes"] = bench.train_step_shapes(backend)
 
-    sample = epoch[:subset]
+    chunk = cfg.train.chunk
+    sample = epoch[: max(chunk, subset // chunk * chunk)]  # whole chunks: no padding steps
     seconds = median_seconds(lambda: train_on(sample), repeats)
     rows = sum(int((b.src != 0).any(axis=1).sum()) for b in sample)
     flops = sum(model_flops(cfg.model, *b.src.shape, b.tgt_in.shape[1]) for b in sample)
@@ -124,8 +125,9 @@ def measure_backend(name: str, cfg: Config, repeats: int = 5, subset: int = 40) 
     for length in (10, 20, 40, 80):
         batch = length_batch(length, B)
         compile_s[length] = bench.compile_train_step(backend, state[0], batch)
-        train_on([batch])  # warm-up
-        step_ms[length] = 1e3 * median_seconds(lambda b=batch: train_on([b]), repeats)
+        train_on([batch] * chunk)  # warm-up
+        step_ms[length] = 1e3 * median_seconds(lambda b=batch: train_on([b] * chunk), repeats)
+        step_ms[length] /= chunk
     out["step_ms_by_length"] = step_ms
     out["compile_s_by_length"] = compile_s
     if hasattr(bench, "notebook_epoch_seconds"):

@@ -54,6 +54,12 @@ def prepare(cfg: Config, rng: np.random.Generator) -> Task:
     return Task(splits, vocab, edges, encode(splits.train, vocab), val_batches)
 
 
+def epoch_batches(cfg: Config, data: Encoded, edges, rng: np.random.Generator) -> list[Batch]:
+    """One epoch's shuffled training batches, with their teacher-forcing masks."""
+    t = cfg.train
+    return batches(data, t.batch_size, edges, rng, t.teacher_forcing, t.chunk)
+
+
 def train(cfg: Config, backend_name: str, out: Path, log: Callable[[str], None] = print):
     """Train, keep the best weights by validation loss, evaluate them on the test split.
 
@@ -78,22 +84,21 @@ def train(cfg: Config, backend_name: str, out: Path, log: Callable[[str], None] 
     )
 
     state = backend.start(init_params(cfg.model, cfg.train.seed))
-    first = batches(train_data, cfg.train.batch_size, edges, rng, cfg.train.teacher_forcing)
+    first = epoch_batches(cfg, train_data, edges, rng)
     start = time.perf_counter()
     backend.compile(state, first, val_batches)
     if (seconds := time.perf_counter() - start) > 0.05:
-        log(f"Compiled the train step for {len({b.src.shape for b in first})} shapes in {seconds:.1f}s")
+        shapes = len({b.src.shape for b in first})
+        log(f"Compiled the train step for {shapes} shape(s) in {seconds:.1f}s")
     history: list[dict] = []
     best = float("inf")
     extra = {"backend": backend_name, "command": shlex.join(sys.argv)}
     E = cfg.train.epochs
     for epoch in range(1, E + 1):
         start = time.perf_counter()
-        epoch_batches = first if epoch == 1 else batches(
-            train_data, cfg.train.batch_size, edges, rng, cfg.train.teacher_forcing
-        )
+        train_batches = first if epoch == 1 else epoch_batches(cfg, train_data, edges, rng)
         state, tm = backend.train_epoch(
-            state, epoch_batches, progress(f"Epoch {epoch:02d}/{E:02d}", len(epoch_batches))
+            state, train_batches, progress(f"Epoch {epoch:02d}/{E:02d}", len(train_batches))
         )
         vm = backend.evaluate(state, val_batches)
         row = {
@@ -131,10 +136,10 @@ def train(cfg: Config, backend_name: str, out: Path, log: Callable[[str], None] 
     log("Loading the best model for evaluation...")
     ckpt = checkpoint.load(out)
     items = evaluation.decode(backend, backend.from_numpy(ckpt.params), vocab, splits.test, edges)
-    write_report(out, items, history, f"revseq run ({backend_name})")
     log("\n" + report.examples(items))
     log(report.accuracy_line(items))
     log("\n" + report.analysis(items))
+    write_report(out, items, history, f"revseq run ({backend_name})")
     log(
         f"\nWrote {out}: model.safetensors, model.json, metrics.jsonl, test.txt, "
         "attention_heatmap.png, loss_curve.png, report.md"

@@ -36,7 +36,7 @@ class Backend:
         use_compilation_cache()
         self.cfg = cfg
         self.tx = train.make_optimizer(cfg.train, steps_per_epoch)
-        self._train_step = train.make_train_step(cfg.model, self.tx)
+        self._train_chunk = train.make_train_chunk(cfg.model, self.tx)
         self._key = jax.random.key(cfg.train.seed)
         self._compiling: threading.Thread | None = None
 
@@ -50,9 +50,11 @@ class Backend:
         return train.init_state(self.from_numpy(params), self.tx)
 
     def compile(self, state, train_batches: Sequence[Batch], eval_batches: Sequence[Batch]):
-        """Compile the train step for every batch shape now, and the decoder for the evaluation
-        shapes on a second thread meanwhile (XLA compiles outside the GIL), so that its compile
-        overlaps the first epoch instead of following it."""
+        """Compile the train step for every batch shape now; then the decoder for the
+        evaluation shapes on a second thread (XLA compiles outside the GIL), where it overlaps
+        the first epoch instead of delaying its start or following it."""
+        for b in {b.src.shape: b for b in train_batches}.values():
+            self.compile_train(state, b)
         m = self.cfg.model
 
         def decoder_shapes():
@@ -61,8 +63,11 @@ class Backend:
 
         self._compiling = threading.Thread(target=decoder_shapes, daemon=True)
         self._compiling.start()
-        for b in {b.src.shape: b for b in train_batches}.values():
-            self._train_step.lower(state, b, self._key).compile()
+
+    def compile_train(self, state, batch: Batch) -> None:
+        """Compile the train chunk for this batch's shape (the jitted call then reuses it)."""
+        stacked, live = train.chunks([batch], self.cfg.train.chunk)[0]
+        self._train_chunk.lower(state, stacked, live, self._key).compile()
 
     def _compiled(self) -> None:
         """Wait for the decoder's compile started by compile(), if any."""
@@ -75,7 +80,7 @@ class Backend:
     ):
         """One pass over the batches -> (state, {"loss_sum", "count", "grad_norm"})."""
         return train.train_epoch(
-            self._train_step, state, batches, self._key, progress
+            self._train_chunk, state, batches, self._key, self.cfg.train.chunk, progress
         )
 
     def evaluate(self, state, batches: Sequence[Batch]) -> dict:

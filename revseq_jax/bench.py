@@ -44,12 +44,12 @@ def matmul_seconds(m: int, k: int, n: int, repeats: int = 50) -> float:
 
 def train_step_shapes(backend) -> int:
     """How many input shapes the backend's jitted train step has been compiled for."""
-    return backend._train_step._cache_size()
+    return backend._train_chunk._cache_size()
 
 
 def compile_train_step(backend, state, batch) -> float:
     """Seconds to compile the train step for this batch's shape, ahead of time (the jitted
     step then runs the executable without compiling again)."""
     start = time.perf_counter()
-    backend._train_step.lower(state, batch, backend._key).compile()
+    backend.compile_train(state, batch)
     return time.perf_counter() - start

@@ -7,6 +7,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from revseq.batching import Batch
 from revseq.config import ModelConfig, TrainConfig
@@ -66,25 +67,66 @@ def make_train_step(cfg: ModelConfig, tx: optim.GradientTransformation) -> Calla
     return jax.jit(train_step, donate_argnums=0)
 
 
+def make_train_chunk(cfg: ModelConfig, tx: optim.GradientTransformation) -> Callable:
+    """train_chunk(state, batches, live, key) -> (state, summed metrics): train_step over a
+    chunk of K stacked batches [K, B, ...] in one compiled call (a lax.scan), so a small model
+    does not pay Python dispatch per step. Steps where live [K] is False change nothing (they
+    pad the last chunk of a length to K). Jitted, the state's buffers donated.
+    """
+    step = make_train_step(cfg, tx).__wrapped__
+
+    def train_chunk(state: TrainState, batches: Batch, live: jax.Array, key: jax.Array):
+        def body(state, xs):
+            batch, alive = xs
+            new, metrics = step(state, batch, key)
+            keep = lambda n, o: jnp.where(alive, n, o)  # noqa: E731
+            return jax.tree_util.tree_map(keep, new, state), {
+                k: jnp.where(alive, v, 0) for k, v in metrics.items()
+            }
+
+        state, metrics = jax.lax.scan(body, state, (batches, live))
+        return state, {k: v.sum() for k, v in metrics.items()}
+
+    return jax.jit(train_chunk, donate_argnums=0)
+
+
+def chunks(batches: Sequence[Batch], size: int) -> list[tuple[Batch, np.ndarray]]:
+    """Runs of up to `size` consecutive batches of one shape, each stacked [size, B, ...] and
+    padded with all-PAD batches, with its live mask [size]."""
+    out, i = [], 0
+    while i < len(batches):
+        j = i + 1
+        while j < len(batches) and j - i < size and batches[j].src.shape == batches[i].src.shape:
+            j += 1
+        blank = Batch(*(np.zeros_like(x) for x in batches[i]))  # all PAD: no loss, no update
+        run = [*batches[i:j], *[blank] * (size - (j - i))]
+        stacked = Batch(*(np.stack(xs) for xs in zip(*run, strict=True)))
+        out.append((stacked, np.arange(size) < j - i))
+        i = j
+    return out
+
+
 def sum_metrics(metrics: Sequence[dict]) -> dict[str, float]:
-    """Fetch per-batch device metrics at once (one host sync per epoch) and add them up."""
+    """Fetch per-call device metrics at once (one host sync per epoch) and add them up."""
     fetched = jax.device_get(list(metrics))
     return {k: float(sum(m[k] for m in fetched)) for k in fetched[0]} if fetched else {}
 
 
 def train_epoch(
-    train_step: Callable,
+    train_chunk: Callable,
     state: TrainState,
     batches: Sequence[Batch],
     key: jax.Array,
+    size: int,
     progress: Callable[[int], None] = lambda i: None,
 ) -> tuple[TrainState, dict]:
-    """Run train_step over the batches; returns the state and the summed metrics."""
-    metrics = []
-    for i, batch in enumerate(batches):
-        state, m = train_step(state, batch, key)
+    """Run train_chunk over the batches in chunks of `size`; the state and the summed metrics."""
+    metrics, done = [], 0
+    for stacked, live in chunks(batches, size):
+        state, m = train_chunk(state, stacked, live, key)
         metrics.append(m)
-        progress(i + 1)
+        done += int(live.sum())
+        progress(done)
     return state, sum_metrics(metrics)
 
 

@@ -68,3 +68,34 @@ def test_buckets_cover_every_row_once_with_few_shapes():
     force = np.concatenate([b.force.ravel() for b in bs])
     assert 0.4 < force.mean() < 0.6
     assert pad_length(12, edges) == 16
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 4])
+def test_chunks_are_runs_of_one_length_and_chunk_1_is_the_plain_shuffle(chunk):
+    """Batches come in runs of `chunk` of one bucket (fewer only at a bucket's end); every row
+    still appears once; with chunk 1 the order is the batch-level shuffle itself."""
+    lengths = np.random.default_rng(3).integers(4, 12, size=700)
+    edges = (7, 11)
+    p = plan(lengths, 16, edges, np.random.default_rng(5), chunk)
+    rows = np.concatenate([r for r, _ in p])
+    assert sorted(rows.tolist()) == list(range(700))
+    blocks, i = [], 0  # maximal runs of one length: whole chunks, and at most one short one
+    while i < len(p):
+        j = i
+        while j < len(p) and p[j][1] == p[i][1]:
+            j += 1
+        blocks.append(j - i)
+        i = j
+    assert sum(n % chunk != 0 for n in blocks) <= len(edges)  # a bucket's last chunk is short
+    assert len(blocks) > len(edges)  # and the chunks are shuffled, not bucket after bucket
+    if chunk == 1:
+        rng = np.random.default_rng(5)
+        order = rng.permutation(700)
+        bucket_of = np.array([pad_length(int(n), edges) for n in lengths[order]])
+        expect = [
+            (order[bucket_of == e][i : i + 16], e)
+            for e in edges
+            for i in range(0, int((bucket_of == e).sum()), 16)
+        ]
+        expect = [expect[k] for k in rng.permutation(len(expect))]
+        assert all((a == b).all() and x == y for (a, x), (b, y) in zip(p, expect, strict=True))
