@@ -168,6 +168,16 @@ def time_to_accuracy(preset: str, backend: str = "jax") -> dict:
     }
 
 
+def median_run(runs: list[dict]) -> dict:
+    """The run with the median time to its accuracy line, with every run's time beside it."""
+    timed = sorted(runs, key=lambda r: r["seconds_to_accuracy"] or float("inf"))
+    return {
+        **timed[(len(timed) - 1) // 2],
+        "all_seconds_to_accuracy": [r["seconds_to_accuracy"] for r in runs],
+        "all_test_exact": [r["test_exact"] for r in runs],
+    }
+
+
 def cpu_count() -> int:
     """CPUs this process may run on."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()

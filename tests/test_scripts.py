@@ -163,7 +163,8 @@ def test_benchmark_prints_the_table_for_both_backends(tmp_path):
         "tiny",
         "--repeats",
         "1",
-        "--no-time-to-accuracy",
+        "--accuracy-runs",
+        "0",
         "--json",
         str(out),
     )
