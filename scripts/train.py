@@ -22,6 +22,7 @@ SETTINGS = {
     "seed": (int, "seed of data, init, dropout and forcing draws"),
     "n_train": (cli.positive_int, "training sentences"),
     "length_buckets": (cli.positive_int, "padded lengths (compiled step shapes)"),
+    "chunk": (cli.positive_int, "batches of one length back to back (JAX: one compiled call)"),
 }
 
 
