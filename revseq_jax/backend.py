@@ -56,10 +56,14 @@ class Backend:
         for b in {b.src.shape: b for b in train_batches}.values():
             self.compile_train(state, b)
         m = self.cfg.model
+        # Shapes only: the first train call donates (deletes) the state's buffers.
+        params = jax.tree_util.tree_map(
+            lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), state.params
+        )
 
         def decoder_shapes():
             for b in {b.src.shape: b for b in eval_batches}.values():
-                decode_and_score.lower(state.params, m, b.src, b.tgt_out).compile()
+                decode_and_score.lower(params, m, b.src, b.tgt_out).compile()
 
         self._compiling = threading.Thread(target=decoder_shapes, daemon=True)
         self._compiling.start()
