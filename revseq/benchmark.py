@@ -130,6 +130,8 @@ def measure_backend(name: str, cfg: Config, repeats: int = 5, subset: int = 50) 
         step_ms[length] /= chunk
     out["step_ms_by_length"] = step_ms
     out["compile_s_by_length"] = compile_s
+    if hasattr(bench, "step_ms_by_unroll"):
+        out["step_ms_by_unroll"] = bench.step_ms_by_unroll(cfg, length_batch(10, B), repeats)
     if hasattr(bench, "notebook_epoch_seconds"):
         out["notebook_epoch_s"] = bench.notebook_epoch_seconds(cfg, splits.train, vocab)
     return out

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 import jax
 import jax.numpy as jnp
 
 from revseq.benchmark import median_seconds
+from revseq.config import Config
+from revseq_jax import model, train
 
 _COMPILES = [0]
 
@@ -53,3 +56,29 @@ def compile_train_step(backend, state, batch) -> float:
     start = time.perf_counter()
     backend.compile_train(state, batch)
     return time.perf_counter() - start
+
+
+def step_ms_by_unroll(cfg: Config, batch, repeats: int = 5) -> dict[int, float]:
+    """Median train-step time (ms) on this device with each scan unroll setting."""
+    out = {}
+    before = os.environ.get("REVSEQ_UNROLL")
+    tx = train.make_optimizer(cfg.train, 1)
+    params = model.init_params(jax.random.key(0), cfg.model)
+    try:
+        for n in (1, 2, 4):
+            os.environ["REVSEQ_UNROLL"] = str(n)
+            step = train.make_train_step(cfg.model, tx)  # a new jit: traced with this unroll
+            state = [train.init_state(params, tx)]
+
+            def run(step=step, state=state):
+                state[0], m = step(state[0], batch, jax.random.key(1))
+                jax.block_until_ready(m)
+
+            run()
+            out[n] = 1e3 * median_seconds(run, repeats)
+    finally:
+        if before is None:
+            os.environ.pop("REVSEQ_UNROLL", None)
+        else:
+            os.environ["REVSEQ_UNROLL"] = before
+    return out

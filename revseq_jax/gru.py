@@ -6,6 +6,8 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from revseq_jax.unroll import scan_unroll
+
 Params = dict  # {"weight_ih_l0": [3H, in], "weight_hh_l0": [3H, H], "bias_ih_l0": [3H], ...}
 
 
@@ -51,7 +53,7 @@ def layer(p: Params, k: int, x: jax.Array, mask: jax.Array, h0: jax.Array) -> tu
         h = jnp.where(m_t[:, None], h_new, h)
         return h, jnp.where(m_t[:, None], h_new, 0.0)
 
-    h, ys = lax.scan(step, h0, (xp.swapaxes(0, 1), mask.T))
+    h, ys = lax.scan(step, h0, (xp.swapaxes(0, 1), mask.T), unroll=scan_unroll())
     return ys.swapaxes(0, 1), h
 
 

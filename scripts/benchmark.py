@@ -47,6 +47,10 @@ def table(results: list[dict], accuracy: dict | None) -> str:
     lines = [f"{'':36}" + "".join(f"{r['backend']:>12}" for r in results)]
     for i, (label, _) in enumerate(columns[0]):
         lines.append(f"{label:36}" + "".join(f"{c[i][1] or '-':>12}" for c in columns))
+    for r in results:
+        if "step_ms_by_unroll" in r:
+            cells = " / ".join(f"{ms:.1f}" for ms in r["step_ms_by_unroll"].values())
+            lines.append(f"{r['backend']} step ms at length 10 with scan unroll 1 / 2 / 4: {cells}")
     notebook = next((r["notebook_epoch_s"] for r in results if "notebook_epoch_s" in r), None)
     if notebook:
         ours = ", ".join(f"{r['backend']} {notebook / r['second_epoch_s']:.1f}x" for r in results)

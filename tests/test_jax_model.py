@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from helpers import ragged_src
 
+from revseq.errors import RevseqError
 from revseq.vocab import PAD
 from revseq_jax import attention, gru, model
 from revseq_jax.decode import EXTRA_STEPS, decode_and_score, greedy_decode
@@ -188,3 +189,22 @@ def test_decode_and_score_counts_tokens_and_exact_rows(params, small_cfg):
     assert (mine[0] != PAD).any()
     _, _, sums = decode_and_score(params, small_cfg, src, jnp.asarray(mine))
     assert int(sums["exact"]) == 1
+
+
+def test_scan_unroll_changes_the_compiled_loop_not_the_numbers(params, small_cfg, monkeypatch):
+    src = jnp.asarray(ragged_src([3, 6, 1], width=8))
+    tgt = jnp.asarray(ragged_src([3, 6, 1], width=8, seed=2))
+    force = jnp.asarray(np.random.default_rng(0).random(src.shape) < 0.5)
+
+    def run():  # a fresh jit, traced under the current setting
+        loss = lambda p: model.forward(p, small_cfg, src, tgt, force)[0].sum()  # noqa: E731
+        return jax.jit(jax.value_and_grad(loss))(params)
+
+    monkeypatch.setenv("REVSEQ_UNROLL", "1")
+    base = run()
+    monkeypatch.setenv("REVSEQ_UNROLL", "3")
+    for a, b in zip(jax.tree_util.tree_leaves(run()), jax.tree_util.tree_leaves(base), strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+    monkeypatch.setenv("REVSEQ_UNROLL", "0")
+    with pytest.raises(RevseqError, match="REVSEQ_UNROLL"):
+        run()

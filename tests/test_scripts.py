@@ -179,4 +179,5 @@ def test_benchmark_prints_the_table_for_both_backends(tmp_path):
     assert jax_row["train_step_shapes"] == 2  # the preset's two length buckets, nothing more
     assert len(jax_row["train_step_compile_s"]) == 2 and jax_row["compiles_epoch_1"] <= 2
     assert figures["results"][1]["notebook_epoch_s"] > 0
+    assert sorted(jax_row["step_ms_by_unroll"]) == ["1", "2", "4"]
     assert "the notebook's own code: one epoch" in proc.stdout
