@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 from pathlib import Path
 
@@ -89,6 +90,7 @@ def main() -> None:
         if n not in BACKENDS:
             p.error(f"unknown backend {n!r}")
     cfg = preset(args.preset)
+    os.environ["REVSEQ_JAX_CACHE"] = ""  # every compile measured cold, not read from disk
     results = [benchmark.measure_backend(n, cfg, args.repeats) for n in names]
     runs = [benchmark.time_to_accuracy("default") for _ in range(args.accuracy_runs)]
     accuracy = benchmark.median_run(runs) if runs else None
