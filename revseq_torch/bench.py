@@ -14,7 +14,7 @@ from revseq.benchmark import median_seconds
 from revseq.config import Config
 from revseq.data import Sentence, reverse
 from revseq.vocab import SOS, Vocabulary
-from revseq_torch import notebook
+from revseq_torch import model, notebook, train
 
 
 def compilations() -> int:
@@ -64,3 +64,22 @@ def notebook_epoch_seconds(cfg: Config, sentences: Sequence[Sentence], vocab: Vo
     start = time.perf_counter()
     notebook.train_epoch(net, loader, optimizer, cfg.train.teacher_forcing)
     return time.perf_counter() - start
+
+
+def compiled_step(cfg: Config, batch, repeats: int = 5) -> dict[str, float]:
+    """The torch train step at this batch's shape, eager and with the model's forward under
+    torch.compile: {"compile_s", "eager_ms", "compiled_ms"} (medians after a warm-up)."""
+    net = model.init_params(cfg.train.seed, cfg.model)
+    opt = train.make_optimizer(cfg.train, 1)(net.parameters())
+    step = lambda: train.train_step(net, opt, batch)  # noqa: E731
+    step()
+    eager = median_seconds(step, repeats)
+    net.forward = torch.compile(net.forward, dynamic=False)
+    start = time.perf_counter()
+    step()
+    compile_s = time.perf_counter() - start
+    return {
+        "compile_s": compile_s,
+        "eager_ms": 1e3 * eager,
+        "compiled_ms": 1e3 * median_seconds(step, repeats),
+    }

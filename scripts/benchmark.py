@@ -52,6 +52,12 @@ def table(results: list[dict], accuracy: dict | None) -> str:
         if "step_ms_by_unroll" in r:
             cells = " / ".join(f"{ms:.1f}" for ms in r["step_ms_by_unroll"].values())
             lines.append(f"{r['backend']} step ms at length 10 with scan unroll 1 / 2 / 4: {cells}")
+        if "torch_compile" in r:
+            c = r["torch_compile"]
+            lines.append(
+                f"torch.compile, step at length 10: {c['compiled_ms']:.1f} ms against "
+                f"{c['eager_ms']:.1f} ms eager, after {c['compile_s']:.0f} s of compiling"
+            )
     notebook = next((r["notebook_epoch_s"] for r in results if "notebook_epoch_s" in r), None)
     if notebook:
         ours = ", ".join(f"{r['backend']} {notebook / r['second_epoch_s']:.1f}x" for r in results)
@@ -83,6 +89,11 @@ def main() -> None:
         help="times `train.py --preset default` is run to time it to its test accuracy "
         "(the median is reported; 0 skips it)",
     )
+    p.add_argument(
+        "--torch-compile",
+        action="store_true",
+        help="also time the torch step under torch.compile (about a minute to compile)",
+    )
     p.add_argument("--json", type=Path, help="also write the figures here")
     args = p.parse_args()
     names = args.backends.split(",")
@@ -92,6 +103,11 @@ def main() -> None:
     cfg = preset(args.preset)
     os.environ["REVSEQ_JAX_CACHE"] = ""  # every compile measured cold, not read from disk
     results = [benchmark.measure_backend(n, cfg, args.repeats) for n in names]
+    if args.torch_compile and "torch" in names:
+        from revseq_torch.bench import compiled_step
+
+        batch = benchmark.length_batch(10, cfg.train.batch_size)
+        results[names.index("torch")]["torch_compile"] = compiled_step(cfg, batch, args.repeats)
     runs = [benchmark.time_to_accuracy("default") for _ in range(args.accuracy_runs)]
     accuracy = benchmark.median_run(runs) if runs else None
     print(
