@@ -74,6 +74,9 @@ def compiled_step(cfg: Config, batch, repeats: int = 5) -> dict[str, float]:
     step = lambda: train.train_step(net, opt, batch)  # noqa: E731
     step()
     eager = median_seconds(step, repeats)
+    import torch._inductor.config
+
+    torch._inductor.config.force_disable_caches = True  # a cold compile, as on a first run
     net.forward = torch.compile(net.forward, dynamic=False)
     start = time.perf_counter()
     step()
