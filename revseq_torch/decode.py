@@ -1,10 +1,12 @@
-"""Batched greedy decoding: tokens and attention, stopped per sentence at EOS."""
+"""Batched greedy decoding: tokens and attention, stopped per sentence at EOS, and the same
+pass scored against references (validation)."""
 
 from __future__ import annotations
 
 import torch
 
 from revseq.vocab import EOS, PAD, SOS
+from revseq_torch.losses import masked_cross_entropy
 from revseq_torch.model import Seq2Seq, evaluating
 
 # A sentence may emit at most (its source length + EXTRA_STEPS) tokens. The limit depends on
@@ -14,10 +16,13 @@ from revseq_torch.model import Seq2Seq, evaluating
 EXTRA_STEPS = 4
 
 
-def greedy_decode(model: Seq2Seq, src: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """src [B, S] -> tokens [B, T] (PAD after EOS), attention [B, T, S] (0 there); T = S + EXTRA.
+def decode_and_score(model: Seq2Seq, src: torch.Tensor, tgt_out: torch.Tensor):
+    """Greedy decoding of src [B, S], scored against tgt_out [B, S] (all PAD: nothing to score).
 
-    Runs in eval mode without autograd, whatever mode the model is in.
+    Returns tokens [B, T] (PAD after EOS), attention [B, T, S] (0 there), T = S + EXTRA_STEPS,
+    and sums {"loss_sum", "count", "exact"}: the free-running NLL of the target tokens, their
+    number, and the rows whose greedy output equals the reference. Runs in eval mode without
+    autograd, whatever mode the model is in.
     """
     B, S = src.shape
     T = S + EXTRA_STEPS
@@ -31,4 +36,16 @@ def greedy_decode(model: Seq2Seq, src: torch.Tensor) -> tuple[torch.Tensor, torc
     after_eos = (torch.cumsum(is_eos, dim=1) - is_eos.long()) > 0
     limit = (src != PAD).sum(dim=1, keepdim=True) + EXTRA_STEPS
     live = ~after_eos & (torch.arange(T, device=src.device)[None, :] < limit)
-    return torch.where(live, tokens, PAD), torch.where(live[..., None], weights, 0.0)
+
+    loss, count = masked_cross_entropy(logits[:, :S], tgt_out)
+    pad = tgt_out == PAD
+    hit = (tokens[:, :S] == tgt_out) | pad
+    exact = (hit.all(dim=1) & ~pad.all(dim=1)).sum()
+    sums = {"loss_sum": loss * count, "count": count, "exact": exact}
+    return torch.where(live, tokens, PAD), torch.where(live[..., None], weights, 0.0), sums
+
+
+def greedy_decode(model: Seq2Seq, src: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """src [B, S] -> tokens [B, T] (PAD after EOS), attention [B, T, S] (0 there)."""
+    tokens, weights, _ = decode_and_score(model, src, torch.zeros_like(src))
+    return tokens, weights

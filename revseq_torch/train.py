@@ -11,10 +11,10 @@ import torch
 
 from revseq.batching import Batch
 from revseq.config import TrainConfig
-from revseq.vocab import PAD
 from revseq_torch import optim
+from revseq_torch.decode import decode_and_score
 from revseq_torch.losses import masked_cross_entropy
-from revseq_torch.model import Seq2Seq, evaluating
+from revseq_torch.model import Seq2Seq
 
 
 class Optimizer:
@@ -93,21 +93,6 @@ def train_step(model: Seq2Seq, opt: Optimizer, batch: Batch) -> dict[str, torch.
     return {"loss_sum": loss.detach() * count, "count": count, "grad_norm": grad_norm}
 
 
-def eval_step(model: Seq2Seq, batch: Batch) -> dict[str, torch.Tensor]:
-    """Sums of NLL, target tokens and exactly matched rows, the decoder running free.
-
-    With no forcing, a row matches exactly when greedy decoding would reproduce its reference.
-    """
-    batch = to_tensors(batch)
-    with evaluating(model):
-        logits, _ = model(batch.src, batch.tgt_in, torch.zeros_like(batch.force))
-        loss, count = masked_cross_entropy(logits, batch.tgt_out)
-        pad = batch.tgt_out == PAD
-        hit = (logits.argmax(dim=-1) == batch.tgt_out) | pad
-        exact = (hit.all(dim=1) & ~pad.all(dim=1)).sum()
-    return {"loss_sum": loss * count, "count": count, "exact": exact}
-
-
 def sum_metrics(metrics: Sequence[dict]) -> dict[str, float]:
     """Add per-batch metrics key by key, as floats."""
     return {k: float(sum(m[k] for m in metrics)) for k in metrics[0]}
@@ -128,5 +113,11 @@ def train_epoch(
 
 
 def evaluate(model: Seq2Seq, batches: Sequence[Batch]) -> dict[str, float]:
-    """Summed eval metrics over the batches."""
-    return sum_metrics([eval_step(model, b) for b in batches])
+    """Free-running sums {"loss_sum", "count", "exact"} over the batches.
+
+    The decoder runs free (no forcing), so a row matches exactly when greedy decoding would
+    reproduce its reference; the pass is the greedy decoder's own.
+    """
+    return sum_metrics(
+        [decode_and_score(model, b.src, b.tgt_out)[2] for b in map(to_tensors, batches)]
+    )

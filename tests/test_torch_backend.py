@@ -14,7 +14,7 @@ from revseq.vocab import EOS, PAD, SOS
 from revseq_torch import gru, model, optim, train
 from revseq_torch.attention import BahdanauAttention
 from revseq_torch.backend import Backend
-from revseq_torch.decode import EXTRA_STEPS, greedy_decode
+from revseq_torch.decode import EXTRA_STEPS, decode_and_score, greedy_decode
 from revseq_torch.losses import masked_cross_entropy
 
 
@@ -274,9 +274,9 @@ def toy_batch(force_p=0.5, seed=0):
     return Batch(src, tgt_in, tgt_out, force)
 
 
-def test_eval_step_counts_tokens_and_exact_rows(net):
+def test_decode_and_score_counts_tokens_and_exact_rows(net):
     batch = toy_batch()
-    m = train.eval_step(net, batch)
+    m = decode_and_score(net, t(batch.src), t(batch.tgt_out))[2]
     with torch.no_grad():
         free = torch.zeros(batch.force.shape, dtype=torch.bool)
         logits, _ = net(t(batch.src), t(batch.tgt_in), free)
@@ -288,7 +288,7 @@ def test_eval_step_counts_tokens_and_exact_rows(net):
     tgt_out = batch.tgt_out.copy()
     tgt_out[0, :4] = pred[0, :4]
     tgt_out[1, :6] = (pred[1, :6] + 1) % 12
-    assert int(train.eval_step(net, batch._replace(tgt_out=tgt_out))["exact"]) == 1
+    assert int(decode_and_score(net, t(batch.src), t(tgt_out))[2]["exact"]) == 1
 
 
 def test_backend_trains_round_trips_and_decodes(tmp_path):
