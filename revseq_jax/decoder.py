@@ -33,7 +33,7 @@ class Masks(NamedTuple):
     layers: jax.Array  # T x (L-1) x B x H
 
 
-def gates(xp, hp, h):
+def _gates(xp, hp, h):
     """GRU gates (PyTorch form) from projected input xp and projected state hp [B, G]."""
     H = h.shape[-1]
     r = jax.nn.sigmoid(xp[:, :H] + hp[:, :H])
@@ -71,7 +71,7 @@ def _forward(w, keys, enc, tokens, mask, h0, tgt_in, force, masks):
                 x = new[-1] if drop is None else new[-1] * drop.layers[k - 1]
                 xp = x @ w[f"weight_ih_l{k}"].T + w[f"bias_ih_l{k}"]
             hp = h[k] @ w[f"weight_hh_l{k}"].T + w[f"bias_hh_l{k}"]
-            _, z, n = gates(xp, hp, h[k])
+            _, z, n = _gates(xp, hp, h[k])
             new.append((1.0 - z) * n + z * h[k])
             xps.append(xp)
             hps.append(hp)
@@ -118,7 +118,7 @@ def _unroll_bwd(saved, cotangents):
         dh_prev, dxps, dhps = [None] * L, [None] * L, [None] * L
         d_out = dh[L - 1] + dt
         for k in reversed(range(L)):
-            r, z, n = gates(xp[k], hp[k], h[k])
+            r, z, n = _gates(xp[k], hp[k], h[k])
             H = n.shape[-1]
             dn = d_out * (1.0 - z)
             dpn = dn * (1.0 - n * n)

@@ -47,8 +47,8 @@ def loss_fn(params: dict, cfg: ModelConfig, batch: Batch, key: jax.Array | None)
     return masked_cross_entropy(logits, batch.tgt_out)
 
 
-def make_train_step(cfg: ModelConfig, tx: optim.GradientTransformation) -> Callable:
-    """train_step(state, batch, key) -> (state, metrics), jitted, the state's buffers donated.
+def train_step_fn(cfg: ModelConfig, tx: optim.GradientTransformation) -> Callable:
+    """train_step(state, batch, key) -> (state, metrics), not jitted: one update.
 
     Dropout draws from fold_in(fold_in(key, 1), step), so the same key and data give the same
     run.
@@ -64,7 +64,12 @@ def make_train_step(cfg: ModelConfig, tx: optim.GradientTransformation) -> Calla
         metrics = {"loss_sum": loss * count, "count": count, "grad_norm": optim.global_norm(grads)}
         return TrainState(state.step + 1, params, opt_state), metrics
 
-    return jax.jit(train_step, donate_argnums=0)
+    return train_step
+
+
+def make_train_step(cfg: ModelConfig, tx: optim.GradientTransformation) -> Callable:
+    """train_step_fn jitted, the state's buffers donated."""
+    return jax.jit(train_step_fn(cfg, tx), donate_argnums=0)
 
 
 def make_train_chunk(cfg: ModelConfig, tx: optim.GradientTransformation) -> Callable:
@@ -73,7 +78,7 @@ def make_train_chunk(cfg: ModelConfig, tx: optim.GradientTransformation) -> Call
     does not pay Python dispatch per step. Steps where live [K] is False change nothing (they
     pad the last chunk of a length to K). Jitted, the state's buffers donated.
     """
-    step = make_train_step(cfg, tx).__wrapped__
+    step = train_step_fn(cfg, tx)
 
     def train_chunk(state: TrainState, batches: Batch, live: jax.Array, key: jax.Array):
         def body(state, xs):
