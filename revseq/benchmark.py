@@ -28,6 +28,9 @@ from revseq.data import WORDS
 from revseq.run import epoch_batches, prepare
 from revseq.vocab import Vocabulary
 
+# Sentence lengths (words) at which a train step is timed.
+LENGTHS = (10, 20, 40, 80)
+
 
 def median_seconds(fn: Callable[[], object], repeats: int) -> float:
     """Median wall time of fn() over repeats (the caller has warmed it up)."""
@@ -122,7 +125,7 @@ def measure_backend(name: str, cfg: Config, repeats: int = 5, subset: int = 50) 
     out["decode_sentences"] = len(splits.test)
 
     step_ms, compile_s = {}, {}
-    for length in (10, 20, 40, 80):
+    for length in LENGTHS:
         batch = length_batch(length, B)
         compile_s[length] = bench.compile_train_step(backend, state[0], batch)
         train_on([batch] * chunk)  # warm-up
