@@ -1,8 +1,9 @@
-"""Checkpoints: safetensors weights + a JSON sidecar, written atomically, validated on load.
+"""Checkpoints: safetensors tensors + a JSON sidecar, written atomically, validated on load.
 
-A checkpoint folder holds `model.safetensors` (the notebook's state_dict names; its header
-also carries the format version, config, vocabulary and the tensor bytes' SHA-256) and
-`model.json`, a readable copy of that header. Nothing is pickled.
+A run folder holds `best.safetensors` (the weights with the lowest validation loss, under the
+notebook's state_dict names; its header also carries the format version, config, vocabulary
+and the tensor bytes' SHA-256) and `best.json`, a readable copy of that header; `last.*`
+(revseq.resume) has the same form. Nothing is pickled.
 """
 
 from __future__ import annotations
@@ -19,13 +20,14 @@ from safetensors import SafetensorError
 from safetensors.numpy import load as st_load
 from safetensors.numpy import save as st_save
 
+from revseq import faults
 from revseq.config import Config
 from revseq.errors import RevseqError
 from revseq.layout import check_shapes, param_shapes
 from revseq.vocab import Vocabulary
 
 FORMAT_VERSION = 1
-WEIGHTS, SIDECAR = "model.safetensors", "model.json"
+BEST = "best"
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,10 @@ def atomic_write(path: Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             os.fchmod(f.fileno(), 0o644)  # mkstemp's 0600 would hide results from other users
-            f.write(data)
+            f.write(data[: len(data) // 2])
+            f.flush()
+            faults.point(f"write:{path.name}")  # the tests' crash in mid-write
+            f.write(data[len(data) // 2 :])
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -59,6 +64,29 @@ def atomic_write(path: Path, data: bytes) -> None:
         os.close(dir_fd)
 
 
+def write(folder: Path, name: str, tensors: dict[str, np.ndarray], meta: dict) -> None:
+    """Write `name`.safetensors (the tensors, meta in its header), then its readable copy
+    `name`.json. Non-finite tensors are refused: no NaN model is ever committed.
+
+    The .safetensors file alone is the commit point: its header carries the metadata with the
+    SHA-256 of the tensor bytes, so a crash between the two renames (or during either write)
+    leaves a loadable file, old or new, never a torn pair.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    bad = [k for k, v in tensors.items() if v.dtype.kind == "f" and not np.isfinite(v).all()]
+    if bad:
+        raise RevseqError(f"refusing to write {name}: {bad[0]} holds NaN or Inf")
+    tensors = {k: np.asarray(v, order="C") for k, v in tensors.items()}
+    meta = {
+        **meta,
+        "format_version": FORMAT_VERSION,
+        "weights_sha256": hashlib.sha256(_split(st_save(tensors))[1]).hexdigest(),
+    }
+    atomic_write(folder / f"{name}.safetensors", st_save(tensors, {"revseq": json.dumps(meta)}))
+    atomic_write(folder / f"{name}.json", (json.dumps(meta, indent=2) + "\n").encode())
+
+
 def save(
     folder: Path,
     params: dict[str, np.ndarray],
@@ -66,25 +94,11 @@ def save(
     vocab: Vocabulary,
     extra: dict | None = None,
 ) -> None:
-    """Write the weights with their metadata in one file, then its readable copy model.json.
-
-    model.safetensors alone is the commit point: its header carries the sidecar (format
-    version, config, vocabulary, the SHA-256 of the tensor bytes), so a crash between the two
-    renames leaves a loadable checkpoint, old or new, never a torn pair.
-    """
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    """Write the best weights (float32, every shape checked) with config and vocabulary."""
     check_shapes(params, config.model)
-    tensors = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in params.items()}
-    meta = {
-        **(extra or {}),
-        "format_version": FORMAT_VERSION,
-        "config": config.to_dict(),
-        "vocab": vocab.to_json(),
-        "weights_sha256": hashlib.sha256(_split(st_save(tensors))[1]).hexdigest(),
-    }
-    atomic_write(folder / WEIGHTS, st_save(tensors, metadata={"revseq": json.dumps(meta)}))
-    atomic_write(folder / SIDECAR, (json.dumps(meta, indent=2) + "\n").encode())
+    tensors = {k: np.asarray(v, dtype=np.float32) for k, v in params.items()}
+    meta = {**(extra or {}), "config": config.to_dict(), "vocab": vocab.to_json()}
+    write(folder, BEST, tensors, meta)
 
 
 def _split(blob: bytes) -> tuple[dict, bytes]:
@@ -95,50 +109,58 @@ def _split(blob: bytes) -> tuple[dict, bytes]:
     return json.loads(blob[8 : 8 + n]), blob[8 + n :]
 
 
-def load(folder: Path) -> Checkpoint:
-    """Read and validate a checkpoint folder; any defect raises RevseqError saying what."""
+def read(folder: Path, name: str) -> tuple[dict[str, np.ndarray], dict]:
+    """The tensors and metadata of `name`.safetensors, its format version and digest checked;
+    any defect raises RevseqError saying what."""
     folder = Path(folder)
     if not folder.is_dir():
         if folder.is_file():
             _refuse_pickle(folder)
         raise RevseqError(f"checkpoint folder not found: {folder}")
-    weights = folder / WEIGHTS
-    if not weights.is_file():
-        raise RevseqError(f"{folder} is not a revseq checkpoint: {WEIGHTS} is missing")
-    blob = weights.read_bytes()
+    path = folder / f"{name}.safetensors"
+    if not path.is_file():
+        raise RevseqError(f"{folder} is not a revseq checkpoint: {path.name} is missing")
+    blob = path.read_bytes()
     try:
         header, data = _split(blob)
         meta = json.loads(header["__metadata__"]["revseq"])
     except (ValueError, KeyError, TypeError, UnicodeDecodeError):
-        _refuse_pickle(weights)
+        _refuse_pickle(path)
         raise RevseqError(
-            f"{weights} is not a revseq safetensors file (truncated or corrupt?)"
+            f"{path} is not a revseq safetensors file (truncated or corrupt?)"
         ) from None
     version = meta.get("format_version") if isinstance(meta, dict) else None
     if version != FORMAT_VERSION:
-        raise RevseqError(f"{weights}: format_version {version!r} is not {FORMAT_VERSION}")
+        raise RevseqError(f"{path}: format_version {version!r} is not {FORMAT_VERSION}")
+    if hashlib.sha256(data).hexdigest() != meta.get("weights_sha256"):
+        raise RevseqError(f"{path}: tensor bytes do not match their digest (truncated or corrupt)")
+    try:
+        tensors = st_load(blob)
+    except (SafetensorError, ValueError) as e:
+        raise RevseqError(f"{path} is not a readable safetensors file ({e})") from None
+    meta = {k: v for k, v in meta.items() if k not in ("format_version", "weights_sha256")}
+    return tensors, meta
+
+
+def read_config(meta: dict, where: str) -> tuple[Config, Vocabulary]:
+    """The config and vocabulary a checkpoint's metadata carries, checked against each other."""
     config = Config.from_dict(meta.get("config", {}))
     config.validate()
     vocab = Vocabulary.from_json(meta.get("vocab"))
     if len(vocab) != config.model.vocab_size:
         raise RevseqError(
-            f"{weights}: vocabulary has {len(vocab)} words, config says {config.model.vocab_size}"
+            f"{where}: vocabulary has {len(vocab)} words, config says {config.model.vocab_size}"
         )
-    if hashlib.sha256(data).hexdigest() != meta.get("weights_sha256"):
-        raise RevseqError(
-            f"{weights}: tensor bytes do not match their digest (truncated or corrupt)"
-        )
-    try:
-        params = st_load(blob)
-    except (SafetensorError, ValueError) as e:
-        raise RevseqError(f"{weights} is not a readable safetensors file ({e})") from None
-    check_shapes(params, config.model)
-    params = {k: params[k] for k in param_shapes(config.model)}  # state_dict order
-    extra = {
-        k: v
-        for k, v in meta.items()
-        if k not in ("format_version", "config", "vocab", "weights_sha256")
-    }
+    return config, vocab
+
+
+def load(folder: Path) -> Checkpoint:
+    """Read and validate a run folder's best weights; any defect raises RevseqError."""
+    tensors, meta = read(folder, BEST)
+    config, vocab = read_config(meta, str(Path(folder) / f"{BEST}.safetensors"))
+    check_shapes(tensors, config.model)
+    params = {k: tensors[k] for k in param_shapes(config.model)}  # state_dict order
+    extra = {k: v for k, v in meta.items() if k not in ("config", "vocab")}
     return Checkpoint(params, config, vocab, extra)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from collections.abc import Callable
 
@@ -39,8 +40,8 @@ def run(main: Callable[[], int | None]) -> None:
     try:
         sys.exit(main() or 0)
     except RevseqError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
+        print(f"{'stopped' if e.exit_code == 130 else 'error'}: {e}", file=sys.stderr)
+        sys.exit(e.exit_code)
     except OSError as e:  # a path that cannot be read or written: name it, no traceback
         where = f"{e.filename}: " if e.filename else ""
         print(f"error: {where}{e.strerror or e}", file=sys.stderr)
@@ -48,6 +49,33 @@ def run(main: Callable[[], int | None]) -> None:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)
+
+
+class StopSignals:
+    """While active, Ctrl-C (SIGINT) and SIGTERM ask a long job to stop at its next safe point
+    (calling the object says whether one did); a second Ctrl-C interrupts at once."""
+
+    def __init__(self):
+        self.requested = False
+        self._old: dict = {}
+
+    def __call__(self) -> bool:
+        return self.requested
+
+    def _handle(self, signum, frame) -> None:
+        if self.requested and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.requested = True
+        print("\nstopping after this step (Ctrl-C again quits at once)", file=sys.stderr)
+
+    def __enter__(self) -> StopSignals:
+        for s in (signal.SIGINT, signal.SIGTERM):
+            self._old[s] = signal.signal(s, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for s, handler in self._old.items():
+            signal.signal(s, handler)
 
 
 def progress(label: str, total: int) -> Callable[[int], None]:

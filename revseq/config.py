@@ -50,6 +50,8 @@ class TrainConfig:
     # Batches of one length come in runs of this many (the order of runs is shuffled); the JAX
     # backend trains a run in one compiled call, so a small model pays no dispatch per step.
     chunk: int = 1
+    # A step with a NaN or Inf loss or gradient stops the run (False) or is skipped and counted.
+    skip_nonfinite: bool = False
 
 
 @dataclass(frozen=True)

@@ -12,12 +12,13 @@ from typing import NamedTuple
 
 import numpy as np
 
-from revseq import backends, checkpoint, evaluation, report
+from revseq import backends, checkpoint, evaluation, faults, record, report
+from revseq import resume as resume_state
 from revseq.batching import Batch, Encoded, batches, edges_for, encode, plan
 from revseq.cli import progress
 from revseq.config import Config
 from revseq.data import WORDS, Splits, make_splits
-from revseq.errors import RevseqError
+from revseq.errors import RevseqError, StoppedError
 from revseq.init import init_params
 from revseq.metrics import Decoded
 from revseq.vocab import Vocabulary
@@ -60,11 +61,20 @@ def epoch_batches(cfg: Config, data: Encoded, edges, rng: np.random.Generator) -
     return batches(data, t.batch_size, edges, rng, t.teacher_forcing, t.chunk)
 
 
-def train(cfg: Config, backend_name: str, out: Path, log: Callable[[str], None] = print):
-    """Train, keep the best weights by validation loss, evaluate them on the test split.
+def train(
+    cfg: Config,
+    backend_name: str,
+    out: Path,
+    log: Callable[[str], None] = print,
+    stop: Callable[[], bool] = lambda: False,
+) -> list[Decoded]:
+    """A new run in `out`: train, keep the best weights by validation loss and the state to
+    resume from, evaluate the best on the test split. stop() is asked between steps; when it
+    holds, the run saves `last` and raises StoppedError.
 
-    Writes into `out`: model.safetensors + model.json, metrics.jsonl, test.txt,
-    attention_heatmap.png, loss_curve.png, report.md. Returns the decoded test sentences.
+    Writes into `out`: run.json, best.safetensors + best.json, last.safetensors + last.json,
+    metrics.jsonl, test.txt, attention_heatmap.png, loss_curve.png, report.md. Returns the
+    decoded test sentences.
     """
     cfg.validate()
     out = Path(out)
@@ -72,42 +82,101 @@ def train(cfg: Config, backend_name: str, out: Path, log: Callable[[str], None] 
         raise RevseqError(f"{out} already holds files; choose a new --out")
     if cfg.model.vocab_size != len(WORDS) + 4:
         raise RevseqError(f"vocab_size must be {len(WORDS) + 4} for this task")
+    out.mkdir(parents=True, exist_ok=True)
+    record.start(out, cfg, backend_name)
+    return _train(out, cfg, backend_name, False, log, stop)
+
+
+def resume(
+    out: Path, log: Callable[[str], None] = print, stop: Callable[[], bool] = lambda: False
+) -> list[Decoded]:
+    """Go on with the run in `out` from its `last` checkpoint (from the start if it has none
+    yet), with its own config and backend; the weights it ends with are those of the run
+    had it never stopped."""
+    out = Path(out)
+    cfg, backend_name = record.resume(out)
+    for tmp in out.glob(".*.tmp"):  # a write cut short by a crash
+        tmp.unlink()
+    return _train(out, cfg, backend_name, True, log, stop)
+
+
+def _train(out: Path, cfg: Config, backend_name: str, resuming: bool, log, stop):
     rng = np.random.default_rng(cfg.train.seed)
     splits, vocab, edges, train_data, val_batches = prepare(cfg, rng)
     steps_per_epoch = len(plan(train_data.lengths, cfg.train.batch_size, edges))
     backend = backends.load(backend_name, cfg, steps_per_epoch)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "test.txt").write_text("".join(" ".join(s) + "\n" for s in splits.test))
+    test_text = "".join(" ".join(s) + "\n" for s in splits.test)
+    checkpoint.atomic_write(out / "test.txt", test_text.encode())
     log(
         f"Backend {backend_name} | {len(splits.train)}/{len(splits.val)}/{len(splits.test)} "
         f"sentences | vocabulary {len(vocab)} | buckets {edges} | run folder {out}"
     )
-
-    state = backend.start(init_params(cfg.model, cfg.train.seed))
-    first = epoch_batches(cfg, train_data, edges, rng)
-    start = time.perf_counter()
-    backend.compile(state, first, val_batches)
-    if (seconds := time.perf_counter() - start) > 0.05:
-        shapes = len({b.src.shape for b in first})
-        log(f"Compiled the train step for {shapes} shape(s) in {seconds:.1f}s")
-    history: list[dict] = []
-    best = float("inf")
+    snap = None
+    if resuming and (out / f"{resume_state.LAST}.safetensors").exists():
+        snap = resume_state.load(out, cfg, vocab)
+        state = backend.restore(snap.state)
+        rng.bit_generator.state = snap.data_rng
+        if snap.epoch > cfg.train.epochs:
+            log("Training had finished; evaluating the best model again")
+        else:
+            log(f"Resuming at epoch {snap.epoch}, batch {snap.position} of {steps_per_epoch}")
+    else:
+        state = backend.start(init_params(cfg.model, cfg.train.seed))
+        snap = resume_state.Snapshot({}, 1, 0, rng.bit_generator.state, [], {})
+    epoch, position, history, partial = snap.epoch, snap.position, snap.history, snap.partial
+    write_metrics(out, history)
+    best = min((r["val_loss"] for r in history), default=float("inf"))
     extra = {"backend": backend_name, "command": shlex.join(sys.argv)}
     E = cfg.train.epochs
-    for epoch in range(1, E + 1):
-        start = time.perf_counter()
-        train_batches = first if epoch == 1 else epoch_batches(cfg, train_data, edges, rng)
-        state, tm = backend.train_epoch(
-            state, train_batches, progress(f"Epoch {epoch:02d}/{E:02d}", len(train_batches))
+
+    def save_last(epoch: int, position: int, data_rng: dict, partial: dict) -> None:
+        snap = resume_state.Snapshot(
+            backend.snapshot(state), epoch, position, data_rng, history, partial
         )
+        resume_state.save(out, snap, cfg, vocab)
+
+    if epoch <= E:
+        data_rng = rng.bit_generator.state  # before this epoch's draws: resuming redraws them
+        batches = epoch_batches(cfg, train_data, edges, rng)
+        start = time.perf_counter()
+        backend.compile(state, batches, val_batches)
+        if (seconds := time.perf_counter() - start) > 0.05:
+            shapes = len({b.src.shape for b in batches})
+            log(f"Compiled the train step for {shapes} shape(s) in {seconds:.1f}s")
+    while epoch <= E:
+        start = time.perf_counter()
+        bar = progress(f"Epoch {epoch:02d}/{E:02d}", len(batches))
+
+        def stepped(i: int, offset: int = position, bar=bar) -> None:
+            bar(offset + i)
+            faults.point("step")
+
+        state, tm = backend.train_epoch(state, batches[position:], stepped, stop, partial)
+        done = position + int(tm.pop("batches"))
+        if tm.get("nonfinite") and not cfg.train.skip_nonfinite:
+            bad = position + int(tm["updates"] - partial.get("updates", 0)) + 1
+            raise RevseqError(
+                f"non-finite loss or gradient at epoch {epoch}, step {bad} of {len(batches)}: "
+                f"training stopped; best and last keep the last finite model "
+                f"(--skip-nonfinite skips such steps instead)"
+            )
+        if done < len(batches):
+            save_last(epoch, done, data_rng, tm)
+            raise StoppedError(
+                f"at epoch {epoch}, step {done} of {len(batches)}; saved "
+                f"{out / 'last.safetensors'}; go on with: "
+                f"python scripts/train.py --resume {shlex.quote(str(out))}"
+            )
         vm = backend.evaluate(state, val_batches)
         row = {
             "epoch": epoch,
-            "train_loss": tm["loss_sum"] / tm["count"],
+            "train_loss": tm["loss_sum"] / tm["count"] if tm["count"] else float("nan"),
             "val_loss": vm["loss_sum"] / vm["count"],
             "val_exact": 100.0 * vm["exact"] / len(splits.val),
             "seconds": time.perf_counter() - start,
         }
+        if tm["nonfinite"]:
+            row["skipped_steps"] = int(tm["nonfinite"])
         if not np.isfinite(row["val_loss"]):
             raise RevseqError(
                 f"training diverged: validation loss {row['val_loss']} at epoch "
@@ -117,10 +186,11 @@ def train(cfg: Config, backend_name: str, out: Path, log: Callable[[str], None] 
         history.append(row)
         with open(out / "metrics.jsonl", "a") as f:
             f.write(json.dumps(row) + "\n")
+        skipped = f" | skipped {row['skipped_steps']} non-finite" if tm["nonfinite"] else ""
         log(
             f"Epoch {epoch:02d}/{E:02d} | Train Loss: {row['train_loss']:.4f} | "
             f"Val Loss: {row['val_loss']:.4f} | Val Exact: {row['val_exact']:.2f}% | "
-            f"{row['seconds']:.1f}s"
+            f"{row['seconds']:.1f}s{skipped}"
         )
         if row["best"]:
             best = row["val_loss"]
@@ -132,6 +202,11 @@ def train(cfg: Config, backend_name: str, out: Path, log: Callable[[str], None] 
                 {**extra, "epoch": epoch, "val_loss": best},
             )
             log(f"  -> best model saved (val_loss: {best:.4f})")
+        epoch, position, partial = epoch + 1, 0, {}
+        data_rng = rng.bit_generator.state
+        if epoch <= E:
+            batches = epoch_batches(cfg, train_data, edges, rng)
+        save_last(epoch, 0, data_rng, {})  # after best: a crash between redoes this epoch
 
     log("Loading the best model for evaluation...")
     ckpt = checkpoint.load(out)
@@ -141,10 +216,16 @@ def train(cfg: Config, backend_name: str, out: Path, log: Callable[[str], None] 
     log("\n" + report.analysis(items))
     write_report(out, items, history, f"revseq run ({backend_name})")
     log(
-        f"\nWrote {out}: model.safetensors, model.json, metrics.jsonl, test.txt, "
-        "attention_heatmap.png, loss_curve.png, report.md"
+        f"\nWrote {out}: run.json, best.safetensors, last.safetensors (+ .json), "
+        "metrics.jsonl, test.txt, attention_heatmap.png, loss_curve.png, report.md"
     )
     return items
+
+
+def write_metrics(out: Path, history: list[dict]) -> None:
+    """metrics.jsonl from the rows so far (a resumed run drops rows its `last` did not see)."""
+    text = "".join(json.dumps(row) + "\n" for row in history)
+    checkpoint.atomic_write(out / "metrics.jsonl", text.encode())
 
 
 def heatmap_example(items: list[Decoded]) -> Decoded:

@@ -12,8 +12,8 @@ import numpy as np
 
 from revseq.batching import Batch
 from revseq.config import Config
-from revseq.layout import check_shapes
-from revseq_jax import model, train
+from revseq.layout import check_shapes, param_shapes
+from revseq_jax import model, optim, train
 from revseq_jax.decode import decode_and_score, greedy_decode
 
 
@@ -36,7 +36,7 @@ class Backend:
         use_compilation_cache()
         self.cfg = cfg
         self.tx = train.make_optimizer(cfg.train, steps_per_epoch)
-        self._train_chunk = train.make_train_chunk(cfg.model, self.tx)
+        self._train_chunk = train.make_train_chunk(cfg.model, self.tx, cfg.train.skip_nonfinite)
         self._key = jax.random.key(cfg.train.seed)
         self._compiling: threading.Thread | None = None
 
@@ -80,11 +80,54 @@ class Backend:
             self._compiling = None
 
     def train_epoch(
-        self, state, batches: Sequence[Batch], progress: Callable[[int], None] = lambda i: None
+        self,
+        state,
+        batches: Sequence[Batch],
+        progress: Callable[[int], None] = lambda i: None,
+        stop: Callable[[], bool] = lambda: False,
+        start: dict | None = None,
     ):
-        """One pass over the batches -> (state, {"loss_sum", "count", "grad_norm"})."""
+        """A pass over the batches until stop() -> (state, metric sums added onto `start`:
+        "loss_sum", "count", "grad_norm", "updates", "nonfinite", and "batches" run)."""
         return train.train_epoch(
-            self._train_chunk, state, batches, self._key, self.cfg.train.chunk, progress
+            self._train_chunk,
+            state,
+            batches,
+            self._key,
+            self.cfg.train.chunk,
+            progress,
+            stop,
+            start,
+        )
+
+    def snapshot(self, state) -> dict[str, np.ndarray]:
+        """The training state as named numpy arrays (revseq.resume lists the names)."""
+        adam = optim.find_adam_state(state.opt_state)
+        out = self.to_numpy(state.params)
+        for m in ("mu", "nu"):
+            out |= {f"adam.{m}.{k}": v for k, v in self.to_numpy(getattr(adam, m)).items()}
+        scalars = {"adam.count": adam.count, "step": state.step, "nonfinite": state.nonfinite}
+        out |= {k: np.asarray(v) for k, v in scalars.items()}
+        return out | {"rng.key": np.asarray(jax.random.key_data(self._key))}
+
+    def restore(self, arrays: dict[str, np.ndarray]) -> train.TrainState:
+        """Inverse of snapshot: the training state, and the dropout key it was drawing from."""
+        names = param_shapes(self.cfg.model)
+        params = self.from_numpy({k: arrays[k] for k in names})
+
+        def tree(prefix):
+            return model.unflatten({k: jax.device_put(arrays[prefix + k]) for k in names})
+
+        count = jax.device_put(arrays["adam.count"])
+        adam = optim.ScaleByAdamState(count, tree("adam.mu."), tree("adam.nu."))
+        state = train.init_state(params, self.tx)
+        if "rng.key" in arrays:
+            self._key = jax.random.wrap_key_data(arrays["rng.key"])
+        return train.TrainState(
+            jax.device_put(arrays["step"]),
+            params,
+            optim.with_adam_state(state.opt_state, adam),
+            jax.device_put(arrays["nonfinite"]),
         )
 
     def evaluate(self, state, batches: Sequence[Batch]) -> dict:

@@ -80,4 +80,3 @@ def gru(
         x, h = layer(p, k, x, mask, h0[k])
         finals.append(h)
     return x, jnp.stack(finals)
-

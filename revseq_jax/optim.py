@@ -161,3 +161,28 @@ def adam(
     if callable(learning_rate):
         return chain(scale_by_adam(b1, b2, eps), scale_by_schedule(lambda c: -learning_rate(c)))
     return chain(scale_by_adam(b1, b2, eps), scale(-learning_rate))
+
+
+def _is_counted(s) -> bool:
+    return isinstance(s, (ScaleByAdamState, ScaleByScheduleState))
+
+
+def find_adam_state(state) -> ScaleByAdamState:
+    """The ScaleByAdamState inside a chain's state (for saving it)."""
+    found = [s for s in jax.tree_util.tree_leaves(state, is_leaf=_is_counted) if _is_counted(s)]
+    return next(s for s in found if isinstance(s, ScaleByAdamState))
+
+
+def with_adam_state(state, adam: ScaleByAdamState):
+    """A chain's state with its Adam state replaced and its schedule counts set to adam.count
+    (both count the updates made), for restoring a saved run. Every count is its own buffer,
+    as a donated state needs."""
+
+    def replace(s):
+        if isinstance(s, ScaleByAdamState):
+            return adam
+        if isinstance(s, ScaleByScheduleState):
+            return ScaleByScheduleState(jnp.array(adam.count, copy=True))
+        return s
+
+    return jax.tree_util.tree_map(replace, state, is_leaf=_is_counted)

@@ -18,11 +18,13 @@ from revseq_jax.model import forward
 
 
 class TrainState(NamedTuple):
-    """Everything a step changes: the step count, the params and the optimizer state."""
+    """Everything a step changes: the count of updates made, the params, the optimizer state
+    and the count of steps whose loss or gradient was NaN or Inf."""
 
     step: jax.Array
     params: dict
     opt_state: Any
+    nonfinite: jax.Array
 
 
 def make_optimizer(cfg: TrainConfig, steps_per_epoch: int) -> optim.GradientTransformation:
@@ -38,7 +40,8 @@ def make_optimizer(cfg: TrainConfig, steps_per_epoch: int) -> optim.GradientTran
 
 def init_state(params: dict, tx: optim.GradientTransformation) -> TrainState:
     """Step 0 with fresh optimizer state (one jitted call, not one small compile per shape)."""
-    return jax.jit(lambda p: TrainState(jnp.zeros([], jnp.int32), p, tx.init(p)))(params)
+    zero = jnp.zeros([], jnp.int32)
+    return jax.jit(lambda p: TrainState(zero, p, tx.init(p), zero))(params)
 
 
 def loss_fn(params: dict, cfg: ModelConfig, batch: Batch, key: jax.Array | None):
@@ -47,11 +50,20 @@ def loss_fn(params: dict, cfg: ModelConfig, batch: Batch, key: jax.Array | None)
     return masked_cross_entropy(logits, batch.tgt_out)
 
 
-def train_step_fn(cfg: ModelConfig, tx: optim.GradientTransformation) -> Callable:
+def keep_if(cond: jax.Array, new, old):
+    """`new` where cond holds, else `old`, leaf by leaf (two pytrees of one structure)."""
+    return jax.tree_util.tree_map(lambda n, o: jnp.where(cond, n, o), new, old)
+
+
+def train_step_fn(
+    cfg: ModelConfig, tx: optim.GradientTransformation, skip_nonfinite: bool = False
+) -> Callable:
     """train_step(state, batch, key) -> (state, metrics), not jitted: one update.
 
     Dropout draws from fold_in(fold_in(key, 1), step), so the same key and data give the same
-    run.
+    run. A step whose loss or gradient norm is NaN or Inf changes nothing but the `nonfinite`
+    count; unless skip_nonfinite, every later step is refused too, so the state stays the
+    last finite one for the caller to report and stop.
     """
 
     def train_step(state: TrainState, batch: Batch, key: jax.Array):
@@ -59,33 +71,46 @@ def train_step_fn(cfg: ModelConfig, tx: optim.GradientTransformation) -> Callabl
         (loss, count), grads = jax.value_and_grad(loss_fn, has_aux=True)(
             state.params, cfg, batch, k
         )
+        norm = optim.global_norm(grads)
         updates, opt_state = tx.update(grads, state.opt_state, state.params)
         params = optim.apply_updates(state.params, updates)
-        metrics = {"loss_sum": loss * count, "count": count, "grad_norm": optim.global_norm(grads)}
-        return TrainState(state.step + 1, params, opt_state), metrics
+        finite = jnp.isfinite(loss) & jnp.isfinite(norm)
+        ok = finite if skip_nonfinite else finite & (state.nonfinite == 0)
+        new = keep_if(ok, TrainState(state.step + 1, params, opt_state, state.nonfinite), state)
+        metrics = {
+            "loss_sum": jnp.where(ok, loss * count, 0.0),
+            "count": jnp.where(ok, count, 0),
+            "grad_norm": jnp.where(ok, norm, 0.0),
+            "updates": ok.astype(jnp.int32),
+            "nonfinite": (~finite).astype(jnp.int32),
+        }
+        return new._replace(nonfinite=state.nonfinite + metrics["nonfinite"]), metrics
 
     return train_step
 
 
-def make_train_step(cfg: ModelConfig, tx: optim.GradientTransformation) -> Callable:
+def make_train_step(
+    cfg: ModelConfig, tx: optim.GradientTransformation, skip_nonfinite: bool = False
+) -> Callable:
     """train_step_fn jitted, the state's buffers donated."""
-    return jax.jit(train_step_fn(cfg, tx), donate_argnums=0)
+    return jax.jit(train_step_fn(cfg, tx, skip_nonfinite), donate_argnums=0)
 
 
-def make_train_chunk(cfg: ModelConfig, tx: optim.GradientTransformation) -> Callable:
+def make_train_chunk(
+    cfg: ModelConfig, tx: optim.GradientTransformation, skip_nonfinite: bool = False
+) -> Callable:
     """train_chunk(state, batches, live, key) -> (state, summed metrics): train_step over a
     chunk of K stacked batches [K, B, ...] in one compiled call (a lax.scan), so a small model
     does not pay Python dispatch per step. Steps where live [K] is False change nothing (they
     pad the last chunk of a length to K). Jitted, the state's buffers donated.
     """
-    step = train_step_fn(cfg, tx)
+    step = train_step_fn(cfg, tx, skip_nonfinite)
 
     def train_chunk(state: TrainState, batches: Batch, live: jax.Array, key: jax.Array):
         def body(state, xs):
             batch, alive = xs
             new, metrics = step(state, batch, key)
-            keep = lambda n, o: jnp.where(alive, n, o)  # noqa: E731
-            return jax.tree_util.tree_map(keep, new, state), {
+            return keep_if(alive, new, state), {
                 k: jnp.where(alive, v, 0) for k, v in metrics.items()
             }
 
@@ -111,10 +136,14 @@ def chunks(batches: Sequence[Batch], size: int) -> list[tuple[Batch, np.ndarray]
     return out
 
 
-def sum_metrics(metrics: Sequence[dict]) -> dict[str, float]:
-    """Fetch per-call device metrics at once (one host sync per epoch) and add them up."""
-    fetched = jax.device_get(list(metrics))
-    return {k: float(sum(m[k] for m in fetched)) for k in fetched[0]} if fetched else {}
+def sum_metrics(metrics: Sequence[dict], start: dict | None = None) -> dict[str, float]:
+    """Fetch per-call device metrics at once (one host sync per epoch) and add them up, in
+    order, onto `start` (sums carried over from an interrupted epoch)."""
+    out = dict(start or {})
+    for m in jax.device_get(list(metrics)):
+        for k, v in m.items():
+            out[k] = out.get(k, 0.0) + float(v)
+    return out
 
 
 def train_epoch(
@@ -124,15 +153,21 @@ def train_epoch(
     key: jax.Array,
     size: int,
     progress: Callable[[int], None] = lambda i: None,
+    stop: Callable[[], bool] = lambda: False,
+    start: dict | None = None,
 ) -> tuple[TrainState, dict]:
-    """Run train_chunk over the batches in chunks of `size`; the state and the summed metrics."""
+    """Run train_chunk over the batches in chunks of `size` until done or stop() holds (it is
+    asked before each chunk) -> (state, metrics summed onto `start`, and "batches": how many
+    batches were run)."""
     metrics, done = [], 0
     for stacked, live in chunks(batches, size):
+        if stop():
+            break
         state, m = train_chunk(state, stacked, live, key)
         metrics.append(m)
         done += int(live.sum())
         progress(done)
-    return state, sum_metrics(metrics)
+    return state, {**sum_metrics(metrics, start), "batches": done}
 
 
 def evaluate(cfg: ModelConfig, params: dict, batches: Sequence[Batch]) -> dict:

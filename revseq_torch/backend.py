@@ -9,14 +9,9 @@ import torch
 
 from revseq.batching import Batch
 from revseq.config import Config, ModelConfig
-from revseq.layout import infer_config
+from revseq.layout import infer_config, param_shapes
 from revseq_torch import model, train
 from revseq_torch.decode import greedy_decode
-
-
-def fold_seed(seed: int, *data: int) -> int:
-    """A seed derived from seed and data, the role jax.random.fold_in plays on the JAX side."""
-    return int(np.random.SeedSequence([seed, *data]).generate_state(1)[0])
 
 
 def load_params(module: model.Seq2Seq, arrays: dict[str, np.ndarray]) -> model.Seq2Seq:
@@ -48,15 +43,49 @@ class Backend:
         """Eager PyTorch has nothing to compile ahead."""
 
     def train_epoch(
-        self, state, batches: Sequence[Batch], progress: Callable[[int], None] = lambda i: None
+        self,
+        state,
+        batches: Sequence[Batch],
+        progress: Callable[[int], None] = lambda i: None,
+        stop: Callable[[], bool] = lambda: False,
+        start: dict | None = None,
     ):
-        """One pass over the batches -> (state, {"loss_sum", "count", "grad_norm"})."""
-        # Dropout draws from torch's global generator: fork it and seed it from the run's seed
-        # and the update count, so a run repeats exactly and other users' draws are untouched.
+        """A pass over the batches until stop() -> (state, metric sums added onto `start`:
+        "loss_sum", "count", "grad_norm", "updates", "nonfinite", and "batches" run)."""
+        # Dropout draws from torch's global generator: fork it and seed it before each step
+        # from the run's seed and the update count, so a run repeats exactly (resumed or not)
+        # and other users' draws are untouched.
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(fold_seed(self._seed, 1, state.opt.adam.count))
-            metrics = train.train_epoch(state.model, state.opt, batches, progress)
+            metrics = train.train_epoch(
+                state.model, state.opt, batches, progress, stop, start, self._seed
+            )
         return state, metrics
+
+    def snapshot(self, state) -> dict[str, np.ndarray]:
+        """The training state as named numpy arrays (revseq.resume lists the names)."""
+        out = self.to_numpy(state.model)
+        names = [k for k, _ in state.model.named_parameters()]
+        adam = state.opt.adam
+        for m in ("mu", "nu"):
+            out |= {
+                f"adam.{m}.{k}": t.numpy().copy()
+                for k, t in zip(names, getattr(adam, m), strict=True)
+            }
+        scalars = {"adam.count": adam.count, "step": adam.count, "nonfinite": state.opt.nonfinite}
+        return out | {k: np.asarray(v, np.int32) for k, v in scalars.items()}
+
+    def restore(self, arrays: dict[str, np.ndarray]) -> train.TrainState:
+        """Inverse of snapshot."""
+        names = param_shapes(self.cfg.model)
+        state = self.start({k: arrays[k] for k in names})
+        adam = state.opt.adam
+        order = [k for k, _ in state.model.named_parameters()]
+        for m in ("mu", "nu"):
+            for t, k in zip(getattr(adam, m), order, strict=True):
+                t.copy_(torch.from_numpy(arrays[f"adam.{m}.{k}"]))
+        adam.count = int(arrays["adam.count"])
+        state.opt.nonfinite = int(arrays["nonfinite"])
+        return state
 
     def evaluate(self, state, batches: Sequence[Batch]) -> dict:
         """Free-running sums {"loss_sum", "count", "exact"} over the batches."""

@@ -28,19 +28,29 @@ class Optimizer:
         b2: float,
         eps: float,
         max_norm: float,
+        skip_nonfinite: bool = False,
     ):
         self.params = list(params)
         self.max_norm = max_norm
+        self.skip_nonfinite = skip_nonfinite
+        self.nonfinite = 0  # steps whose loss or gradient was NaN or Inf
         self.adam = optim.Adam(self.params, lr, b1, b2, eps)
 
     def zero_grad(self) -> None:
         """Forget the gradients of the last backward pass."""
         self.adam.zero_grad()
 
-    def step(self) -> torch.Tensor:
-        """Clip the gradients, then update; returns the gradient norm before clipping."""
+    def step(self, loss: torch.Tensor | None = None) -> torch.Tensor:
+        """Clip the gradients, then update; returns the gradient norm before clipping.
+
+        A step whose loss or gradient norm is NaN or Inf changes nothing but the `nonfinite`
+        count; unless skip_nonfinite, every later step is refused too (JAX's rule).
+        """
         norm = optim.clip_grad_norm(self.params, self.max_norm)
-        self.adam.step()
+        finite = bool(torch.isfinite(norm)) and (loss is None or bool(torch.isfinite(loss)))
+        if finite and (self.skip_nonfinite or self.nonfinite == 0):
+            self.adam.step()
+        self.nonfinite += not finite
         return norm
 
 
@@ -55,7 +65,13 @@ def make_optimizer(
     if cfg.lr_schedule == "cosine":
         lr = optim.cosine_decay_schedule(cfg.lr, cfg.epochs * steps_per_epoch)
     return functools.partial(
-        Optimizer, lr=lr, b1=cfg.b1, b2=cfg.b2, eps=cfg.eps, max_norm=cfg.max_norm
+        Optimizer,
+        lr=lr,
+        b1=cfg.b1,
+        b2=cfg.b2,
+        eps=cfg.eps,
+        max_norm=cfg.max_norm,
+        skip_nonfinite=cfg.skip_nonfinite,
     )
 
 
@@ -82,20 +98,38 @@ def loss_fn(model: Seq2Seq, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
     return masked_cross_entropy(logits, batch.tgt_out)
 
 
-def train_step(model: Seq2Seq, opt: Optimizer, batch: Batch) -> dict[str, torch.Tensor]:
-    """One update in train mode -> {"loss_sum", "count", "grad_norm" (before clipping)}."""
+def fold_seed(seed: int, *data: int) -> int:
+    """A seed derived from seed and data, the role jax.random.fold_in plays on the JAX side."""
+    return int(np.random.SeedSequence([seed, *data]).generate_state(1)[0])
+
+
+def train_step(model: Seq2Seq, opt: Optimizer, batch: Batch) -> dict[str, float]:
+    """One update in train mode -> {"loss_sum", "count", "grad_norm" (before clipping),
+    "updates", "nonfinite"}; a refused step (see Optimizer.step) adds no loss."""
     batch = to_tensors(batch)
     model.train()
     opt.zero_grad()
     loss, count = loss_fn(model, batch)
     loss.backward()
-    grad_norm = opt.step()
-    return {"loss_sum": loss.detach() * count, "count": count, "grad_norm": grad_norm}
+    before, nonfinite = opt.adam.count, opt.nonfinite
+    grad_norm = opt.step(loss)
+    ok = opt.adam.count > before
+    return {
+        "loss_sum": float(loss.detach() * count) if ok else 0.0,
+        "count": float(count) if ok else 0.0,
+        "grad_norm": float(grad_norm) if ok else 0.0,
+        "updates": float(ok),
+        "nonfinite": float(opt.nonfinite - nonfinite),
+    }
 
 
-def sum_metrics(metrics: Sequence[dict]) -> dict[str, float]:
-    """Add per-batch metrics key by key, as floats."""
-    return {k: float(sum(m[k] for m in metrics)) for k in metrics[0]}
+def sum_metrics(metrics: Sequence[dict], start: dict | None = None) -> dict[str, float]:
+    """Add per-batch metrics key by key, in order, as floats, onto `start`."""
+    out = dict(start or {})
+    for m in metrics:
+        for k, v in m.items():
+            out[k] = out.get(k, 0.0) + float(v)
+    return out
 
 
 def train_epoch(
@@ -103,13 +137,25 @@ def train_epoch(
     opt: Optimizer,
     batches: Sequence[Batch],
     progress: Callable[[int], None] = lambda i: None,
+    stop: Callable[[], bool] = lambda: False,
+    start: dict | None = None,
+    seed: int | None = None,
 ) -> dict[str, float]:
-    """Run train_step over the batches; returns the summed metrics."""
+    """Run train_step over the batches until done or stop() holds (asked before each step)
+    -> metrics summed onto `start`, and "batches": how many were run.
+
+    With a seed, dropout draws come from torch's generator seeded from (seed, 1, updates made)
+    before each step, so a run resumed mid-epoch draws what the uninterrupted one did.
+    """
     metrics = []
-    for i, batch in enumerate(batches):
+    for batch in batches:
+        if stop():
+            break
+        if seed is not None:
+            torch.manual_seed(fold_seed(seed, 1, opt.adam.count))
         metrics.append(train_step(model, opt, batch))
-        progress(i + 1)
-    return sum_metrics(metrics)
+        progress(len(metrics))
+    return {**sum_metrics(metrics, start), "batches": len(metrics)}
 
 
 def evaluate(model: Seq2Seq, batches: Sequence[Batch]) -> dict[str, float]:

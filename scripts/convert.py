@@ -74,7 +74,7 @@ def main() -> None:
     check_shapes(arrays, model)
     if len(vocab) != model.vocab_size:
         raise RevseqError(f"vocabulary has {len(vocab)} words, the weights {model.vocab_size}")
-    if (args.out / checkpoint.WEIGHTS).exists():
+    if (args.out / f"{checkpoint.BEST}.safetensors").exists():
         raise RevseqError(f"{args.out} already holds a checkpoint")
     cfg = type(base)(model=model, data=base.data, train=base.train)
     checkpoint.save(args.out, arrays, cfg, vocab, {"imported_from": str(args.state_dict)})

@@ -28,15 +28,37 @@ SETTINGS = {
 
 def main() -> None:
     p = cli.ArgumentParser(description=__doc__)
-    p.add_argument("--backend", choices=sorted(BACKENDS), default="jax")
-    p.add_argument("--preset", choices=sorted(PRESETS), default="default")
+    p.add_argument("--backend", choices=sorted(BACKENDS))
+    p.add_argument("--preset", choices=sorted(PRESETS))
     p.add_argument("--out", type=Path, help="run folder (default: a new one under runs/)")
+    p.add_argument(
+        "--resume",
+        type=Path,
+        metavar="DIR",
+        help="go on with an interrupted run, with its own settings (no other flag)",
+    )
+    p.add_argument(
+        "--skip-nonfinite",
+        dest="skip_nonfinite",
+        action="store_const",
+        const=True,
+        help="skip (and count) a step with a NaN or Inf loss or gradient instead of stopping",
+    )
     for name, (kind, help_) in SETTINGS.items():
         p.add_argument(f"--{name.replace('_', '-')}", dest=name, type=kind, help=help_)
     args = p.parse_args()
-    overrides = {k: getattr(args, k) for k in SETTINGS if getattr(args, k) is not None}
-    cfg = preset(args.preset).replace(**overrides)
-    run.train(cfg, args.backend, args.out or run.new_run_dir())
+    settings = [*SETTINGS, "skip_nonfinite"]
+    overrides = {k: getattr(args, k) for k in settings if getattr(args, k) is not None}
+    with cli.StopSignals() as stop:
+        if args.resume:
+            given = [k for k in ("backend", "preset", "out", *overrides) if getattr(args, k)]
+            if given:
+                flags = ", ".join(f"--{k.replace('_', '-')}" for k in given)
+                p.error(f"--resume continues a run with its own settings; drop {flags}")
+            run.resume(args.resume, stop=stop)
+            return
+        cfg = preset(args.preset or "default").replace(**overrides)
+        run.train(cfg, args.backend or "jax", args.out or run.new_run_dir(), stop=stop)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,9 @@
-"""Helpers shared by the unit tests."""
+"""Helpers shared by the tests."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -14,3 +19,21 @@ def ragged_src(lengths, vocab_size=12, width=None, seed=0) -> np.ndarray:
         src[i, :n] = rng.integers(4, vocab_size, n)
         src[i, n] = EOS
     return src
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def script(name: str, *args: str, stdin: bytes | None = None, **env: str):
+    """Run scripts/<name> with this interpreter (extra environment variables as keywords);
+    returns the finished process, its output decoded."""
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / name), *args],
+        input=stdin,
+        capture_output=True,
+        cwd=ROOT,
+        timeout=600,
+        env={**os.environ, "PYTHONWARNINGS": "ignore", **env},
+    )
+    proc.stdout, proc.stderr = proc.stdout.decode(), proc.stderr.decode()
+    return proc

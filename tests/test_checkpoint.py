@@ -37,20 +37,20 @@ def test_round_trip(saved):
 
 
 def _truncate(folder):
-    p = folder / "model.safetensors"
+    p = folder / "best.safetensors"
     p.write_bytes(p.read_bytes()[:100])
 
 
 def _flip_byte(folder):
-    p = folder / "model.safetensors"
+    p = folder / "best.safetensors"
     b = bytearray(p.read_bytes())
     b[-5] ^= 0xFF
     p.write_bytes(bytes(b))
 
 
 def _edit_meta(folder, change):
-    """Rewrite the metadata that model.safetensors carries, tensors untouched."""
-    p = folder / "model.safetensors"
+    """Rewrite the metadata that best.safetensors carries, tensors untouched."""
+    p = folder / "best.safetensors"
     with safe_open(p, "np") as f:
         text = f.metadata()["revseq"]
         tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
@@ -80,11 +80,11 @@ def _set_model(field, value):
 
 
 def _pickle(folder):
-    (folder / "model.safetensors").write_bytes(pickle.dumps({"a": 1}))
+    (folder / "best.safetensors").write_bytes(pickle.dumps({"a": 1}))
 
 
 def _missing(folder):
-    (folder / "model.safetensors").unlink()
+    (folder / "best.safetensors").unlink()
 
 
 @pytest.mark.parametrize(
@@ -97,7 +97,7 @@ def _missing(folder):
         (_set_model("hidden_dim", 65), "shape"),
         (_set_model("dropout", 5.0), "dropout"),
         (_pickle, "never unpickles"),
-        (_missing, "model.safetensors is missing"),
+        (_missing, "best.safetensors is missing"),
     ],
 )
 def test_damaged_checkpoints_are_refused_with_a_reason(saved, damage, words):
@@ -113,12 +113,12 @@ def test_the_weights_file_alone_is_the_commit_point(saved, tmp_path):
     rng = np.random.default_rng(1)
     newer = {k: rng.normal(size=s).astype(np.float32) for k, s in param_shapes(CFG.model).items()}
     checkpoint.save(tmp_path / "b", newer, CFG, Vocabulary(WORDS), {"epoch": 4})
-    (folder / "model.safetensors").write_bytes((tmp_path / "b" / "model.safetensors").read_bytes())
-    ck = checkpoint.load(folder)  # model.json still describes epoch 3
+    (folder / "best.safetensors").write_bytes((tmp_path / "b" / "best.safetensors").read_bytes())
+    ck = checkpoint.load(folder)  # best.json still describes epoch 3
     assert ck.extra == {"epoch": 4}
     for k in newer:
         np.testing.assert_array_equal(ck.params[k], newer[k])
-    (folder / "model.json").write_text("{not json")  # the readable copy is not needed
+    (folder / "best.json").write_text("{not json")  # the readable copy is not needed
     assert checkpoint.load(folder).extra == {"epoch": 4}
 
 

@@ -3,29 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def script(name: str, *args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess:
-    """Run scripts/<name> with this interpreter; returns the finished process (text output)."""
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / name), *args],
-        input=stdin,
-        capture_output=True,
-        cwd=ROOT,
-        timeout=600,
-        env={**os.environ, "PYTHONWARNINGS": "ignore"},
-    )
-    proc.stdout, proc.stderr = proc.stdout.decode(), proc.stderr.decode()
-    return proc
+from helpers import script
 
 
 @pytest.fixture(scope="module")
@@ -63,8 +45,8 @@ def test_train_logs_each_epoch_reaches_high_accuracy_and_writes_the_run_folder(r
     ):
         assert q in out
     for name in (
-        "model.safetensors",
-        "model.json",
+        "best.safetensors",
+        "best.json",
         "metrics.jsonl",
         "attention_heatmap.png",
         "loss_curve.png",
@@ -76,7 +58,7 @@ def test_train_logs_each_epoch_reaches_high_accuracy_and_writes_the_run_folder(r
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in rows] == list(range(1, 9))
     best = min(rows, key=lambda r: r["val_loss"])
-    meta = json.loads((run_dir / "model.json").read_text())
+    meta = json.loads((run_dir / "best.json").read_text())
     assert meta["epoch"] == best["epoch"] and meta["vocab"][:4] == [
         "<PAD>",
         "<SOS>",
@@ -141,18 +123,18 @@ def test_reverse_reads_stdin_line_for_line_and_maps_unknown_words_to_unk(run_dir
         (["train.py", "--preset", "huge"], None, "invalid choice"),
         (["train.py", "--lr", "-1", "--out", "{run}/new"], None, "lr must be positive"),
         (["train.py", "--out", "{run}"], None, "already holds files"),
-        (["train.py", "--out", "{run}/model.json"], None, "Not a directory"),
+        (["train.py", "--out", "{run}/best.json"], None, "Not a directory"),
         (["evaluate.py", "--checkpoint", "{run}", "--examples", "-1"], None, "at least 0"),
         (["convert.py", "export", "{run}", "--out", "/nonexistent/dir/x.pt"], None, "error:"),
     ],
 )
 def test_bad_input_gives_one_line_and_a_nonzero_exit(run_dir, args, stdin, words):
-    before = (run_dir / "model.safetensors").read_bytes()
+    before = (run_dir / "best.safetensors").read_bytes()
     proc = script(*[a.replace("{run}", str(run_dir)) for a in args], stdin=stdin)
     assert proc.returncode != 0
     assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert words in proc.stderr and "Traceback" not in proc.stderr
-    assert (run_dir / "model.safetensors").read_bytes() == before
+    assert (run_dir / "best.safetensors").read_bytes() == before
 
 
 def test_benchmark_prints_the_table_for_both_backends(tmp_path):

@@ -300,9 +300,17 @@ def test_backend_trains_round_trips_and_decodes(tmp_path):
     batches = [toy_batch(seed=s) for s in range(3)]
     state = backend.init()
     before = backend.evaluate(state, batches)
-    for _ in range(2):
-        state, m = backend.train_epoch(state, batches)
-    assert set(m) == {"loss_sum", "count", "grad_norm"} and m["count"] == 3 * 13
+    state, _ = backend.train_epoch(state, batches)
+    saved = backend.snapshot(state)
+    state, m = backend.train_epoch(state, batches)
+    assert m["count"] == 3 * 13 and (m["updates"], m["nonfinite"], m["batches"]) == (3, 0, 3)
+    assert set(m) == {"loss_sum", "count", "grad_norm", "updates", "nonfinite", "batches"}
+    # A state saved after epoch 1 and restored by a new backend goes on exactly as this one.
+    other = Backend(cfg, steps_per_epoch=3)
+    resumed, m2 = other.train_epoch(other.restore(saved), batches)
+    assert m2 == m
+    for k, v in other.snapshot(resumed).items():
+        np.testing.assert_array_equal(v, backend.snapshot(state)[k], err_msg=k)
     after = backend.evaluate(state, batches)
     assert set(after) == {"loss_sum", "count", "exact"}
     assert after["loss_sum"] < before["loss_sum"]
@@ -328,3 +336,30 @@ def test_backend_trains_round_trips_and_decodes(tmp_path):
         np.testing.assert_array_equal(v, arrays[k], err_msg=k)
     restarted = backend.start(arrays)
     assert restarted.opt.adam.count == 0 and restarted.model.encoder.dropout.p == 0.1
+
+
+@pytest.mark.parametrize("skip", [False, True])
+def test_a_nonfinite_step_changes_nothing_and_halts_the_rest_unless_skipping(skip):
+    """As in JAX: word 11's encoder embedding is NaN, only the batch reading it has NaN loss."""
+    cfg = Config(
+        model=ModelConfig(vocab_size=12, embed_dim=6, hidden_dim=8, num_layers=2, dropout=0.0),
+        train=TrainConfig(lr=1e-2, skip_nonfinite=skip),
+    )
+    clean = []
+    for seed in (0, 1, 3):
+        b = toy_batch(seed=seed)
+        clean.append(b._replace(src=np.where(b.src == 11, 10, b.src)))
+    bad = toy_batch(seed=2)
+    bad.src[0, 0] = 11
+    backend = Backend(cfg, steps_per_epoch=4)
+    arrays = backend.to_numpy(backend.params(backend.init()))
+    arrays["encoder.embedding.weight"][11] = np.nan
+
+    state, m = backend.train_epoch(backend.start(arrays), [clean[0], clean[1], bad, clean[2]])
+    applied = [clean[0], clean[1], clean[2]] if skip else [clean[0], clean[1]]
+    expected, _ = backend.train_epoch(backend.start(arrays), applied)
+    assert (m["updates"], m["nonfinite"], m["batches"]) == (len(applied), 1, 4)
+    assert state.opt.adam.count == len(applied) and state.opt.nonfinite == 1
+    assert np.isfinite(m["loss_sum"]) and np.isfinite(m["grad_norm"])
+    for k, v in backend.to_numpy(backend.params(expected)).items():
+        np.testing.assert_array_equal(backend.to_numpy(backend.params(state))[k], v, err_msg=k)

@@ -1,0 +1,62 @@
+"""run.json: what a run was asked to do and with what — config, backend, command lines,
+library versions, platform — written when it starts and extended by each resume."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.metadata
+import json
+import platform
+import shlex
+import sys
+import time
+from pathlib import Path
+
+from revseq.checkpoint import atomic_write
+from revseq.config import Config
+from revseq.errors import RevseqError
+
+RECORD = "run.json"
+LIBRARIES = ("numpy", "jax", "jaxlib", "torch", "safetensors")
+
+
+def invocation() -> dict:
+    """This process: its command line, start time, library versions, Python and platform."""
+    versions = {}
+    for name in LIBRARIES:
+        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+            versions[name] = importlib.metadata.version(name)
+    return {
+        "command": shlex.join([Path(sys.executable).name, *sys.argv]),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "versions": versions,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+
+
+def write(folder: Path, record: dict) -> None:
+    """Write run.json atomically."""
+    atomic_write(Path(folder) / RECORD, (json.dumps(record, indent=2) + "\n").encode())
+
+
+def start(folder: Path, cfg: Config, backend: str) -> None:
+    """The record of a new run."""
+    write(folder, {"backend": backend, "config": cfg.to_dict(), "runs": [invocation()]})
+
+
+def resume(folder: Path) -> tuple[Config, str]:
+    """Read a run's record, add this process to it; its config and backend."""
+    path = Path(folder) / RECORD
+    if not Path(folder).is_dir():
+        raise RevseqError(f"run folder not found: {folder}")
+    try:
+        record = json.loads(path.read_text())
+        cfg, backend = Config.from_dict(record["config"]), record["backend"]
+    except FileNotFoundError:
+        raise RevseqError(f"{folder} is not a run folder: {RECORD} is missing") from None
+    except (ValueError, KeyError, TypeError):
+        raise RevseqError(f"{path} is damaged (not the JSON a run writes)") from None
+    cfg.validate()
+    write(folder, {**record, "runs": [*record.get("runs", []), invocation()]})
+    return cfg, backend

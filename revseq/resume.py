@@ -1,0 +1,98 @@
+"""The `last` checkpoint: everything a run needs to go on, bit for bit, after it stopped.
+
+`last.safetensors` holds the backend's training state as named arrays — the params under
+their state_dict names, `adam.mu.<name>`, `adam.nu.<name>`, `adam.count`, `step` (updates
+made), `nonfinite` (steps with a NaN or Inf loss or gradient) and, for JAX, `rng.key` (the
+dropout key's data) — and in its header the epoch in progress, how many of its batches are
+done, the data-order generator's state at that epoch's start (so its batches and forcing masks
+are drawn again identically), the epoch rows so far and the partial sums of the epoch in
+progress. It is written like every checkpoint file (revseq.checkpoint.write).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from revseq import checkpoint
+from revseq.config import Config
+from revseq.errors import RevseqError
+from revseq.layout import check_shapes, param_shapes
+from revseq.vocab import Vocabulary
+
+LAST = "last"
+SCALARS = ("adam.count", "step", "nonfinite")
+
+
+@dataclass
+class Snapshot:
+    """Where a run stands; see the module's docstring."""
+
+    state: dict[str, np.ndarray]
+    epoch: int  # the epoch in progress, 1-based (epochs + 1 once training is over)
+    position: int  # batches of that epoch already trained
+    data_rng: dict  # numpy bit generator state before that epoch's batches were drawn
+    history: list[dict]  # metrics.jsonl rows of the finished epochs
+    partial: dict[str, float]  # train metric sums of the batches done in the epoch in progress
+
+
+def save(folder: Path, snap: Snapshot, config: Config, vocab: Vocabulary) -> None:
+    """Write last.safetensors (+ last.json) atomically."""
+    meta = {
+        "epoch": snap.epoch,
+        "position": snap.position,
+        "data_rng": snap.data_rng,
+        "history": snap.history,
+        "partial": snap.partial,
+        "config": config.to_dict(),
+        "vocab": vocab.to_json(),
+    }
+    checkpoint.write(folder, LAST, snap.state, meta)
+
+
+def load(folder: Path, config: Config, vocab: Vocabulary) -> Snapshot:
+    """Read last.safetensors and check it belongs to this run: the config and vocabulary
+    equal the run's, every parameter and optimizer array has its shape. Else RevseqError."""
+    where = str(Path(folder) / f"{LAST}.safetensors")
+    tensors, meta = checkpoint.read(folder, LAST)
+    saved, saved_vocab = checkpoint.read_config(meta, where)
+    if saved != config:
+        diff = differences(saved.to_dict(), config.to_dict())
+        raise RevseqError(f"{where} was written with other settings than run.json: {diff}")
+    if saved_vocab != vocab:
+        raise RevseqError(f"{where} has another vocabulary than this task's")
+    shapes = param_shapes(config.model)
+    check_shapes({k: v for k, v in tensors.items() if k in shapes}, config.model)
+    expected = {f"adam.{m}.{k}": s for m in ("mu", "nu") for k, s in shapes.items()}
+    expected |= dict.fromkeys(SCALARS, ())
+    for name, shape in expected.items():
+        if name not in tensors:
+            raise RevseqError(f"{where} lacks {name}")
+        if tensors[name].shape != shape:
+            raise RevseqError(f"{where}: {name} has shape {tensors[name].shape}, needs {shape}")
+    try:
+        return Snapshot(
+            tensors,
+            int(meta["epoch"]),
+            int(meta["position"]),
+            dict(meta["data_rng"]),
+            list(meta["history"]),
+            dict(meta["partial"]),
+        )
+    except (KeyError, TypeError, ValueError) as e:
+        raise RevseqError(f"{where}: its header lacks or garbles {e}") from None
+
+
+def differences(a: dict, b: dict, prefix: str = "") -> str:
+    """The leaves where two nested dicts differ, as `key: a vs b`, comma-separated."""
+    out = []
+    for k in sorted(set(a) | set(b)):
+        x, y = a.get(k), b.get(k)
+        if isinstance(x, dict) and isinstance(y, dict):
+            if d := differences(x, y, f"{prefix}{k}."):
+                out.append(d)
+        elif x != y:
+            out.append(f"{prefix}{k}: {x!r} vs {y!r}")
+    return ", ".join(out)
