@@ -12,7 +12,7 @@ from typing import NamedTuple
 import numpy as np
 
 from revseq.data import Sentence, reverse
-from revseq.vocab import PAD, SOS, Vocabulary
+from revseq.vocab import PAD, SOS, SPECIALS, UNK, Vocabulary
 
 
 class Encoded(NamedTuple):
@@ -43,6 +43,18 @@ def encode(sentences: Sequence[Sentence], vocab: Vocabulary) -> Encoded:
         src[i, : lengths[i]] = vocab.encode(s)
         tgt[i, : lengths[i]] = vocab.encode(reverse(s))
     return Encoded(src, tgt, lengths)
+
+
+def with_unknowns(data: Encoded, rate: float, rng: np.random.Generator) -> Encoded:
+    """A copy where each source word is <UNK> with probability `rate`, and so is the target
+    word that mirrors it; with rate 0, `data` itself (and no draw from rng)."""
+    if rate == 0:
+        return data
+    src, tgt = data.src.copy(), data.tgt.copy()
+    rows, cols = np.nonzero((rng.random(src.shape) < rate) & (src >= len(SPECIALS)))
+    src[rows, cols] = UNK
+    tgt[rows, data.lengths[rows] - 2 - cols] = UNK  # word i of n sits at n - 1 - i; n = len - 1
+    return Encoded(src, tgt, data.lengths)
 
 
 def bucket_edges(max_length: int, min_length: int = 1, count: int = 2) -> tuple[int, ...]:

@@ -165,9 +165,14 @@ def load(folder: Path) -> Checkpoint:
 
 
 def _refuse_pickle(path: Path) -> None:
+    """RevseqError if the file starts like a pickle (protocol 2-5) or a torch.save zip, and
+    not like safetensors (an 8-byte header length, then "{")."""
     with open(path, "rb") as f:
-        head = f.read(2)
-    if head[:1] == b"\x80" or head == b"PK":
+        head = f.read(9)
+    if head[8:9] == b"{":
+        return
+    pickled = head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05")
+    if pickled or head[:4] == b"PK\x03\x04":
         raise RevseqError(
             f"{path} looks like a pickle or torch.save file; revseq never unpickles "
             "(import a state_dict with scripts/convert.py)"

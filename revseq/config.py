@@ -52,6 +52,10 @@ class TrainConfig:
     chunk: int = 1
     # A step with a NaN or Inf loss or gradient stops the run (False) or is skipped and counted.
     skip_nonfinite: bool = False
+    # Share of training source words replaced by <UNK> each epoch (their mirrored target too),
+    # so the model learns to emit <UNK> where it reads one: unknown words in use then come out
+    # as <UNK> in the right place, which inference replaces by the attended source word.
+    unk_rate: float = 0.01
 
 
 @dataclass(frozen=True)
@@ -113,6 +117,7 @@ class Config:
             (t.seed >= 0, "seed must be non-negative"),
             (t.length_buckets >= 1, "length_buckets must be at least 1"),
             (t.chunk >= 1, "chunk must be at least 1"),
+            (0.0 <= t.unk_rate < 1.0, "unk_rate must be in [0, 1)"),
         ]
         for ok, message in checks:
             if not ok:

@@ -2,13 +2,36 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 from revseq import backends, checkpoint, evaluation
 from revseq.batching import edges_for
 from revseq.data import Sentence
+from revseq.errors import RevseqError
 from revseq.metrics import Decoded
+from revseq.vocab import SPECIALS, UNK
+
+# The longest sentence the tools take. The GRUs have no length limit, but every new padded
+# length compiles anew (JAX) and a model trained on 3-10 words is lost long before this.
+MAX_WORDS = 100
+
+
+def restore_unknown(d: Decoded) -> Decoded:
+    """Each <UNK> in the prediction replaced by the source word under its step's attention
+    peak (the source holds the words as given, unknown ones included)."""
+    unk = SPECIALS[UNK]
+    if unk not in d.prediction:
+        return d
+    n = len(d.source)
+    words = [
+        d.source[int(np.argmax(d.attention[t, :n]))] if w == unk and t < len(d.attention) else w
+        for t, w in enumerate(d.prediction)
+    ]
+    return dataclasses.replace(d, prediction=tuple(words))
 
 
 @dataclass
@@ -26,13 +49,22 @@ class Model:
         backend = backends.load(backend_name, ckpt.config)
         return cls(ckpt, backend, backend.from_numpy(ckpt.params))
 
-    def decode(self, sentences: list[Sentence]) -> list[Decoded]:
-        """Greedy predictions and attention for each sentence, independent of the others."""
+    def decode(self, sentences: list[Sentence], restore_unk: bool = True) -> list[Decoded]:
+        """Greedy predictions and attention for each sentence, independent of the others;
+        with restore_unk, each predicted <UNK> becomes the source word it attends to."""
+        for i, s in enumerate(sentences):
+            if len(s) > MAX_WORDS:
+                raise RevseqError(
+                    f"sentence {i + 1} has {len(s)} words; the limit is {MAX_WORDS} "
+                    f"(this model was trained on {self.ckpt.config.data.min_len}-"
+                    f"{self.ckpt.config.data.max_len})"
+                )
         data = self.ckpt.config.data
-        return evaluation.decode(
+        items = evaluation.decode(
             self.backend,
             self.params,
             self.ckpt.vocab,
             sentences,
             edges_for(data.max_len, data.min_len, self.ckpt.config.train.length_buckets),
         )
+        return [restore_unknown(d) for d in items] if restore_unk else items

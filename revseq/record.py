@@ -45,8 +45,8 @@ def start(folder: Path, cfg: Config, backend: str) -> None:
     write(folder, {"backend": backend, "config": cfg.to_dict(), "runs": [invocation()]})
 
 
-def resume(folder: Path) -> tuple[Config, str]:
-    """Read a run's record, add this process to it; its config and backend."""
+def read(folder: Path) -> tuple[Config, str]:
+    """A run's config and backend from its record."""
     path = Path(folder) / RECORD
     if not Path(folder).is_dir():
         raise RevseqError(f"run folder not found: {folder}")
@@ -58,5 +58,10 @@ def resume(folder: Path) -> tuple[Config, str]:
     except (ValueError, KeyError, TypeError):
         raise RevseqError(f"{path} is damaged (not the JSON a run writes)") from None
     cfg.validate()
-    write(folder, {**record, "runs": [*record.get("runs", []), invocation()]})
     return cfg, backend
+
+
+def add_invocation(folder: Path) -> None:
+    """Add this process to the record's list of runs (a resume)."""
+    record = json.loads((Path(folder) / RECORD).read_text())
+    write(folder, {**record, "runs": [*record.get("runs", []), invocation()]})

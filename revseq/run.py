@@ -14,7 +14,7 @@ import numpy as np
 
 from revseq import backends, checkpoint, evaluation, faults, record, report
 from revseq import resume as resume_state
-from revseq.batching import Batch, Encoded, batches, edges_for, encode, plan
+from revseq.batching import Batch, Encoded, batches, edges_for, encode, plan, with_unknowns
 from revseq.cli import progress
 from revseq.config import Config
 from revseq.data import WORDS, Splits, make_splits
@@ -56,8 +56,10 @@ def prepare(cfg: Config, rng: np.random.Generator) -> Task:
 
 
 def epoch_batches(cfg: Config, data: Encoded, edges, rng: np.random.Generator) -> list[Batch]:
-    """One epoch's shuffled training batches, with their teacher-forcing masks."""
+    """One epoch's shuffled training batches, with their teacher-forcing masks and some words
+    made <UNK> (TrainConfig.unk_rate)."""
     t = cfg.train
+    data = with_unknowns(data, t.unk_rate, rng)
     return batches(data, t.batch_size, edges, rng, t.teacher_forcing, t.chunk)
 
 
@@ -94,9 +96,7 @@ def resume(
     yet), with its own config and backend; the weights it ends with are those of the run
     had it never stopped."""
     out = Path(out)
-    cfg, backend_name = record.resume(out)
-    for tmp in out.glob(".*.tmp"):  # a write cut short by a crash
-        tmp.unlink()
+    cfg, backend_name = record.read(out)
     return _train(out, cfg, backend_name, True, log, stop)
 
 
@@ -105,15 +105,19 @@ def _train(out: Path, cfg: Config, backend_name: str, resuming: bool, log, stop)
     splits, vocab, edges, train_data, val_batches = prepare(cfg, rng)
     steps_per_epoch = len(plan(train_data.lengths, cfg.train.batch_size, edges))
     backend = backends.load(backend_name, cfg, steps_per_epoch)
+    has_last = (out / f"{resume_state.LAST}.safetensors").exists()
+    snap = resume_state.load(out, cfg, vocab) if resuming and has_last else None
+    if resuming:  # the folder is sound: record this process, drop writes cut short by a crash
+        record.add_invocation(out)
+        for tmp in out.glob(".*.tmp"):
+            tmp.unlink()
     test_text = "".join(" ".join(s) + "\n" for s in splits.test)
     checkpoint.atomic_write(out / "test.txt", test_text.encode())
     log(
         f"Backend {backend_name} | {len(splits.train)}/{len(splits.val)}/{len(splits.test)} "
         f"sentences | vocabulary {len(vocab)} | buckets {edges} | run folder {out}"
     )
-    snap = None
-    if resuming and (out / f"{resume_state.LAST}.safetensors").exists():
-        snap = resume_state.load(out, cfg, vocab)
+    if snap is not None:
         state = backend.restore(snap.state)
         rng.bit_generator.state = snap.data_rng
         if snap.epoch > cfg.train.epochs:

@@ -31,6 +31,11 @@ def main() -> None:
     p.add_argument("--checkpoint", type=Path, required=True, help="a run folder")
     p.add_argument("--backend", choices=sorted(BACKENDS), default="jax")
     p.add_argument(
+        "--keep-unk",
+        action="store_true",
+        help="print <UNK> where the model emits it (default: the source word it attends to)",
+    )
+    p.add_argument(
         "--sentences", type=Path, help="one source sentence per line (default: the run's test.txt)"
     )
     p.add_argument(
@@ -38,7 +43,9 @@ def main() -> None:
     )
     args = p.parse_args()
     model = Model.load(args.checkpoint, args.backend)
-    items = model.decode(read_sentences(args.sentences or args.checkpoint / "test.txt"))
+    items = model.decode(
+        read_sentences(args.sentences or args.checkpoint / "test.txt"), not args.keep_unk
+    )
     print(report.examples(items, args.examples))
     print(report.accuracy_line(items))
 

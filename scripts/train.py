@@ -23,6 +23,7 @@ SETTINGS = {
     "n_train": (cli.positive_int, "training sentences"),
     "length_buckets": (cli.positive_int, "padded lengths (compiled step shapes)"),
     "chunk": (cli.positive_int, "batches of one length back to back (JAX: one compiled call)"),
+    "unk_rate": (float, "share of training words made <UNK> each epoch (unknown-word handling)"),
 }
 
 

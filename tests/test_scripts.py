@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import json
+import pickle
 import re
+import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 from helpers import script
+
+from revseq import checkpoint
+from revseq.config import ModelConfig
+from revseq.layout import param_shapes
 
 
 @pytest.fixture(scope="module")
@@ -96,45 +103,108 @@ def test_reverse_gives_the_same_line_for_a_sentence_alone_or_among_others(run_di
         assert alone.stdout.splitlines() == [line]
 
 
-def test_reverse_reads_stdin_line_for_line_and_maps_unknown_words_to_unk(run_dir):
+def test_reverse_reads_stdin_line_for_line_and_puts_unknown_words_back(run_dir):
     proc = script(
-        "reverse.py", "--checkpoint", str(run_dir), stdin=b"the cat sat\n\n   \nred zebra\n"
+        "reverse.py", "--checkpoint", str(run_dir), stdin=b"the cat sat\n\n   \nthe zebra sat\n"
     )
     assert proc.returncode == 0, proc.stderr
-    lines = proc.stdout.split("\n")
-    assert len(lines) == 5 and lines[1] == lines[2] == lines[4] == ""
-    args = script("reverse.py", "--checkpoint", str(run_dir), "the cat sat", "red <UNK>")
-    assert args.stdout.splitlines() == [lines[0], lines[3]]
+    assert proc.stdout.split("\n") == ["sat cat the", "", "", "sat zebra the", ""]
+    # The model itself emits <UNK> where it reads an unknown word; --keep-unk shows it.
+    kept = script("reverse.py", "--checkpoint", str(run_dir), "--keep-unk", "the zebra sat")
+    assert kept.stdout.splitlines() == ["sat <UNK> the"]
 
 
-@pytest.mark.parametrize(
-    "args, stdin, words",
-    [
-        (["reverse.py", "--checkpoint", "/nonexistent/run", "the cat"], None, "not found"),
-        (["reverse.py", "--checkpoint", "{run}"], b"\xff\xfe bad\n", "UTF-8"),
-        (
-            ["evaluate.py", "--checkpoint", "{run}", "--sentences", "/nonexistent.txt"],
-            None,
-            "cannot read",
-        ),
-        (["train.py", "--epochs", "-1"], None, "must be at least 1"),
-        (["train.py", "--batch-size", "0"], None, "must be at least 1"),
-        (["train.py", "--backend", "mxnet"], None, "invalid choice"),
-        (["train.py", "--preset", "huge"], None, "invalid choice"),
-        (["train.py", "--lr", "-1", "--out", "{run}/new"], None, "lr must be positive"),
-        (["train.py", "--out", "{run}"], None, "already holds files"),
-        (["train.py", "--out", "{run}/best.json"], None, "Not a directory"),
-        (["evaluate.py", "--checkpoint", "{run}", "--examples", "-1"], None, "at least 0"),
-        (["convert.py", "export", "{run}", "--out", "/nonexistent/dir/x.pt"], None, "error:"),
-    ],
-)
-def test_bad_input_gives_one_line_and_a_nonzero_exit(run_dir, args, stdin, words):
-    before = (run_dir / "best.safetensors").read_bytes()
-    proc = script(*[a.replace("{run}", str(run_dir)) for a in args], stdin=stdin)
-    assert proc.returncode != 0
+def _truncate(name):
+    def damage(folder):
+        p = folder / name
+        p.write_bytes(p.read_bytes()[:1000])
+
+    return damage
+
+
+def _flip_last_byte(folder):
+    p = folder / "best.safetensors"
+    b = bytearray(p.read_bytes())
+    b[-1] ^= 0xFF
+    p.write_bytes(bytes(b))
+
+
+def _other_shapes(folder):
+    """A sound file (digest right) whose tensors are those of a smaller model (hidden 32)."""
+    _, meta = checkpoint.read(folder, "best")
+    small = ModelConfig(**{**meta["config"]["model"], "hidden_dim": 32})
+    checkpoint.write(
+        folder, "best", {k: np.zeros(s, np.float32) for k, s in param_shapes(small).items()}, meta
+    )
+
+
+def _last_of_other_settings(folder):
+    tensors, meta = checkpoint.read(folder, "last")
+    meta["config"]["train"]["lr"] = 0.5
+    checkpoint.write(folder, "last", tensors, meta)
+
+
+def _pickle_file(folder):
+    (folder / "best_model.pt").write_bytes(pickle.dumps({"weight": [1.0]}))
+
+
+def _no_record(folder):
+    (folder / "run.json").unlink()
+
+
+# (arguments, stdin, words the one stderr line holds, damage done to {copy} of the run first)
+BAD_INPUTS = [
+    (["reverse.py", "--checkpoint", "/nonexistent/run", "the cat"], None, "not found", None),
+    (["reverse.py", "--checkpoint", "{copy}", "a"], None, "truncated or corrupt",
+     _truncate("best.safetensors")),
+    (["reverse.py", "--checkpoint", "{copy}", "a"], None, "do not match their digest",
+     _flip_last_byte),
+    (["evaluate.py", "--checkpoint", "{copy}"], None, "config needs", _other_shapes),
+    (["reverse.py", "--checkpoint", "{copy}/best_model.pt", "a"], None, "never unpickles",
+     _pickle_file),
+    (["reverse.py", "--checkpoint", "{run}"], b"\xff\xfe bad\n", "UTF-8", None),
+    (["reverse.py", "--checkpoint", "{run}", " ".join(["cat"] * 101)], None,
+     "101 words; the limit is 100", None),
+    (["evaluate.py", "--checkpoint", "{run}", "--sentences", "/nonexistent.txt"], None,
+     "cannot read", None),
+    (["evaluate.py", "--checkpoint", "{run}", "--examples", "-1"], None, "at least 0", None),
+    (["train.py", "--epochs", "-1"], None, "must be at least 1", None),
+    (["train.py", "--batch-size", "0"], None, "must be at least 1", None),
+    (["train.py", "--backend", "mxnet"], None, "invalid choice", None),
+    (["train.py", "--preset", "huge"], None, "invalid choice", None),
+    (["train.py", "--lr", "-1", "--out", "{run}/new"], None, "lr must be positive", None),
+    (["train.py", "--unk-rate", "1.5", "--out", "{run}/new"], None, "unk_rate must be", None),
+    (["train.py", "--out", "{run}"], None, "already holds files", None),
+    (["train.py", "--out", "{run}/best.json"], None, "Not a directory", None),
+    (["train.py", "--resume", "{run}", "--lr", "0.1"], None, "drop --lr", None),
+    (["train.py", "--resume", "{copy}"], None, "run.json is missing", _no_record),
+    (["train.py", "--resume", "{copy}"], None, "truncated or corrupt",
+     _truncate("last.safetensors")),
+    (["train.py", "--resume", "/nonexistent/run"], None, "not found", None),
+    (["train.py", "--resume", "{copy}"], None, "train.lr: 0.5 vs 0.005", _last_of_other_settings),
+    (["convert.py", "export", "{run}", "--out", "/nonexistent/dir/x.pt"], None, "error:", None),
+]  # fmt: skip
+
+
+def files(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+@pytest.mark.parametrize("args, stdin, words, damage", BAD_INPUTS)
+def test_bad_input_gives_one_line_and_a_nonzero_exit_and_changes_no_file(
+    run_dir, tmp_path, args, stdin, words, damage
+):
+    copy = tmp_path / "copy"
+    shutil.copytree(run_dir, copy, ignore=shutil.ignore_patterns("stdout.txt"))
+    if damage:
+        damage(copy)
+    before = files(run_dir), files(copy)
+    argv = [a.replace("{run}", str(run_dir)).replace("{copy}", str(copy)) for a in args]
+    proc = script(*argv, stdin=stdin)
+    assert proc.returncode == 2
     assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert words in proc.stderr and "Traceback" not in proc.stderr
-    assert (run_dir / "best.safetensors").read_bytes() == before
+    assert (files(run_dir), files(copy)) == before
 
 
 def test_benchmark_prints_the_table_for_both_backends(tmp_path):
