@@ -34,4 +34,6 @@ def test_validation_sums_equal(weights, mode):
         )[2]
     assert int(sums_j["count"]) == int(sums_t["count"]) > 0
     assert int(sums_j["exact"]) == int(sums_t["exact"])
+    assert int(sums_j["word_steps"]) == int(sums_t["word_steps"]) > 0
+    assert int(sums_j["aligned"]) == int(sums_t["aligned"])
     assert_close("validation loss sum", sums_j["loss_sum"], mode.np(sums_t["loss_sum"]), mode.tol)

@@ -21,13 +21,15 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class DataConfig:
-    """The generated reversal task: split sizes and sentence lengths in words."""
+    """The generated reversal task: split sizes, sentence lengths in words, and how many
+    distinct words (the notebook's 34, or fewer, or more with made-up ones: revseq.data)."""
 
     n_train: int = 8000
     n_val: int = 1000
     n_test: int = 1000
     min_len: int = 3
     max_len: int = 10
+    n_words: int = 34
 
 
 @dataclass(frozen=True)
@@ -108,6 +110,8 @@ class Config:
             (0.0 <= m.dropout < 1.0, "dropout must be in [0, 1)"),
             (d.n_train >= 1 and d.n_val >= 1 and d.n_test >= 1, "split sizes must be at least 1"),
             (1 <= d.min_len <= d.max_len, "need 1 <= min_len <= max_len"),
+            (d.n_words >= 1, "n_words must be at least 1"),
+            (m.vocab_size == d.n_words + 4, "vocab_size must be n_words + 4 (the specials)"),
             (t.epochs >= 1, "epochs must be at least 1"),
             (t.batch_size >= 1, "batch_size must be at least 1"),
             (t.lr > 0, "lr must be positive"),

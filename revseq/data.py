@@ -20,6 +20,11 @@ WORDS: tuple[str, ...] = (
 Sentence = tuple[str, ...]
 
 
+def task_words(n: int = len(WORDS)) -> tuple[str, ...]:
+    """The task's n words: the notebook's first n, then made-up ones (w35, w36, ...)."""
+    return (WORDS + tuple(f"w{i}" for i in range(len(WORDS) + 1, n + 1)))[:n]
+
+
 @dataclass(frozen=True)
 class Splits:
     """Train, validation and test sentences; no sentence is in two splits."""
@@ -36,16 +41,17 @@ def reverse(sentence: Sentence) -> Sentence:
 
 def make_splits(cfg: DataConfig, rng: np.random.Generator) -> Splits:
     """Draw distinct sentences of min_len..max_len words, uniform over length, then split them."""
+    words = task_words(cfg.n_words)
     total = cfg.n_train + cfg.n_val + cfg.n_test
     lengths = range(cfg.min_len, cfg.max_len + 1)
-    capacity = sum(len(WORDS) ** n for n in lengths)
+    capacity = sum(len(words) ** n for n in lengths)
     if total > capacity // 2:
         raise RevseqError(f"{total} distinct sentences asked of a task that has only {capacity}")
     seen: set[Sentence] = set()
     sentences: list[Sentence] = []
     while len(sentences) < total:
         n = int(rng.integers(cfg.min_len, cfg.max_len + 1))
-        s = tuple(WORDS[i] for i in rng.integers(0, len(WORDS), size=n))
+        s = tuple(words[i] for i in rng.integers(0, len(words), size=n))
         if s not in seen:
             seen.add(s)
             sentences.append(s)
@@ -56,3 +62,34 @@ def make_splits(cfg: DataConfig, rng: np.random.Generator) -> Splits:
 def split_words(line: str) -> Sentence:
     """A line of user text as a sentence: whitespace-separated words, lower-cased."""
     return tuple(line.lower().split())
+
+
+def unseen_lengths(cfg: DataConfig) -> list[int]:
+    """Sentence lengths a model of this task never trained on, for the report: 1 to min_len - 1
+    words and max_len + 1 to 2 * max_len."""
+    return [*range(1, cfg.min_len), *range(cfg.max_len + 1, 2 * cfg.max_len + 1)]
+
+
+def random_sentences(
+    words: tuple[str, ...], lengths: list[int], per_length: int, rng: np.random.Generator
+) -> list[Sentence]:
+    """`per_length` random sentences of each length (repeats across sentences allowed)."""
+    return [
+        tuple(words[i] for i in rng.integers(0, len(words), size=n))
+        for n in lengths
+        for _ in range(per_length)
+    ]
+
+
+def repeated_word_sentences(
+    cfg: DataConfig, count: int, rng: np.random.Generator
+) -> list[Sentence]:
+    """Sentences of the trained lengths (at least 3 words) built from one or two distinct
+    words, each used several times: "the the cat the"."""
+    words = task_words(cfg.n_words)
+    out = []
+    for _ in range(count):
+        n = int(rng.integers(max(cfg.min_len, 3), max(cfg.max_len, 3) + 1))
+        few = rng.choice(len(words), size=min(int(rng.integers(1, 3)), len(words)), replace=False)
+        out.append(tuple(words[i] for i in rng.choice(few, size=n)))
+    return out

@@ -7,7 +7,8 @@ step n should emit <EOS>. A sentence's attention matrix is [steps it ran, S].
 
 from __future__ import annotations
 
-from collections import defaultdict
+import itertools
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -121,3 +122,89 @@ def attention_stats(items: Sequence[Decoded]) -> dict[str, float]:
         "mirror_share_wrong": _mean(acc["mirror_wrong"]),
     }
     return stats
+
+
+def _tokens(words: Sequence[str]) -> list[str]:
+    return [*words, "<EOS>"]
+
+
+def token_accuracy_by_length(items: Sequence[Decoded]) -> dict[int, tuple[int, int]]:
+    """Source length -> (reference tokens, <EOS> included, predicted at their position, all
+    reference tokens)."""
+    out: dict[int, list[int]] = {}
+    for d in items:
+        ref, pred = _tokens(d.reference), _tokens(d.prediction)
+        row = out.setdefault(len(d.source), [0, 0])
+        row[0] += sum(r == p for r, p in zip(ref, pred, strict=False))
+        row[1] += len(ref)
+    return {n: (c, t) for n, (c, t) in sorted(out.items())}
+
+
+def token_accuracy(items: Sequence[Decoded]) -> tuple[int, int]:
+    """(reference tokens predicted at their position, reference tokens), <EOS> included."""
+    rows = token_accuracy_by_length(items).values()
+    return sum(c for c, _ in rows), sum(t for _, t in rows)
+
+
+def _adjacent_repeats(words: Sequence[str]) -> int:
+    return sum(a == b for a, b in itertools.pairwise(words))
+
+
+def error_analysis(items: Sequence[Decoded]) -> dict:
+    """Where and how the wrong sentences go wrong.
+
+    wrong             sentences not matched exactly
+    first_error       1-based output position of each wrong sentence's first wrong token ->
+                      how many sentences (a missing or extra <EOS> counts at its position)
+    first_error_from_end  the same counted from the reference's end (1 = its last word)
+    repeated          wrong sentences with more adjacent repeated words than their reference
+    skipped           wrong sentences missing a word of their reference (as a multiset)
+    too_short / too_long  wrong sentences with fewer / more words than their reference
+    """
+    out = {
+        "wrong": 0,
+        "first_error": defaultdict(int),
+        "first_error_from_end": defaultdict(int),
+        "repeated": 0,
+        "skipped": 0,
+        "too_short": 0,
+        "too_long": 0,
+    }
+    for d in items:
+        if d.match:
+            continue
+        out["wrong"] += 1
+        ref, pred = _tokens(d.reference), _tokens(d.prediction)
+        first = next(i for i, (r, p) in enumerate(zip(ref, pred, strict=False)) if r != p)
+        out["first_error"][first + 1] += 1
+        out["first_error_from_end"][len(d.reference) - first] += 1
+        out["repeated"] += _adjacent_repeats(d.prediction) > _adjacent_repeats(d.reference)
+        out["skipped"] += bool(Counter(d.reference) - Counter(d.prediction))
+        out["too_short"] += len(d.prediction) < len(d.reference)
+        out["too_long"] += len(d.prediction) > len(d.reference)
+    out["first_error"] = dict(sorted(out["first_error"].items()))
+    out["first_error_from_end"] = dict(sorted(out["first_error_from_end"].items()))
+    return out
+
+
+def attention_by_position(items: Sequence[Decoded]) -> dict[int, dict[str, float]]:
+    """1-based decoder position t of the word-emitting steps run -> {"steps", "mirror_share"
+    (peak on source word n+1-t), "entropy" (normalised), "eos_mass" (weight on the source
+    <EOS>)}."""
+    acc: dict[int, dict[str, list]] = defaultdict(lambda: defaultdict(list))
+    for d in items:
+        n = len(d.source)
+        for t in range(min(n, d.attention.shape[0])):
+            w, row = d.attention[t], acc[t + 1]
+            row["mirror"].append(int(np.argmax(w)) == n - 1 - t)
+            row["entropy"].append(normalized_entropy(w))
+            row["eos"].append(float(w[n]))
+    return {
+        t: {
+            "steps": len(r["mirror"]),
+            "mirror_share": _mean(r["mirror"]),
+            "entropy": _mean(r["entropy"]),
+            "eos_mass": _mean(r["eos"]),
+        }
+        for t, r in sorted(acc.items())
+    }

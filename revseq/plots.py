@@ -57,3 +57,20 @@ def loss_curve(history: Sequence[dict], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def alignment_curve(history: Sequence[dict], path: Path) -> None:
+    """Validation alignment (attention peak on the mirrored word) and exact match per epoch."""
+    rows = [h for h in history if "val_alignment" in h]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    epochs = [h["epoch"] for h in rows]
+    ax.plot(epochs, [h["val_alignment"] for h in rows], marker="o", label="attention on mirror")
+    ax.plot(epochs, [h["val_exact"] for h in rows], marker="o", label="exact match")
+    ax.set_ylim(0, 100)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("% of validation word steps / sentences")
+    ax.set_title("When the anti-diagonal forms")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

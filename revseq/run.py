@@ -12,12 +12,12 @@ from typing import NamedTuple
 
 import numpy as np
 
-from revseq import backends, checkpoint, evaluation, faults, record, report
+from revseq import backends, checkpoint, evaluation, faults, probes, record, report, report_files
 from revseq import resume as resume_state
 from revseq.batching import Batch, Encoded, batches, edges_for, encode, plan, with_unknowns
 from revseq.cli import progress
 from revseq.config import Config
-from revseq.data import WORDS, Splits, make_splits
+from revseq.data import Splits, make_splits, task_words
 from revseq.errors import RevseqError, StoppedError
 from revseq.init import init_params
 from revseq.metrics import Decoded
@@ -49,7 +49,7 @@ class Task(NamedTuple):
 def prepare(cfg: Config, rng: np.random.Generator) -> Task:
     """Draw the splits from rng and encode them; rng goes on to drive the epochs' shuffles."""
     splits = make_splits(cfg.data, rng)
-    vocab = Vocabulary(WORDS)
+    vocab = Vocabulary(task_words(cfg.data.n_words))
     edges = edges_for(cfg.data.max_len, cfg.data.min_len, cfg.train.length_buckets)
     val_batches = batches(encode(splits.val, vocab), EVAL_BATCH, edges)
     return Task(splits, vocab, edges, encode(splits.train, vocab), val_batches)
@@ -82,8 +82,6 @@ def train(
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         raise RevseqError(f"{out} already holds files; choose a new --out")
-    if cfg.model.vocab_size != len(WORDS) + 4:
-        raise RevseqError(f"vocab_size must be {len(WORDS) + 4} for this task")
     out.mkdir(parents=True, exist_ok=True)
     record.start(out, cfg, backend_name)
     return _train(out, cfg, backend_name, False, log, stop)
@@ -177,6 +175,8 @@ def _train(out: Path, cfg: Config, backend_name: str, resuming: bool, log, stop)
             "train_loss": tm["loss_sum"] / tm["count"] if tm["count"] else float("nan"),
             "val_loss": vm["loss_sum"] / vm["count"],
             "val_exact": 100.0 * vm["exact"] / len(splits.val),
+            # the share of word steps whose attention peaks on the mirrored source word
+            "val_alignment": 100.0 * vm["aligned"] / max(vm["word_steps"], 1),
             "seconds": time.perf_counter() - start,
         }
         if tm["nonfinite"]:
@@ -194,7 +194,7 @@ def _train(out: Path, cfg: Config, backend_name: str, resuming: bool, log, stop)
         log(
             f"Epoch {epoch:02d}/{E:02d} | Train Loss: {row['train_loss']:.4f} | "
             f"Val Loss: {row['val_loss']:.4f} | Val Exact: {row['val_exact']:.2f}% | "
-            f"{row['seconds']:.1f}s{skipped}"
+            f"Align: {row['val_alignment']:.1f}% | {row['seconds']:.1f}s{skipped}"
         )
         if row["best"]:
             best = row["val_loss"]
@@ -214,43 +214,37 @@ def _train(out: Path, cfg: Config, backend_name: str, resuming: bool, log, stop)
 
     log("Loading the best model for evaluation...")
     ckpt = checkpoint.load(out)
-    items = evaluation.decode(backend, backend.from_numpy(ckpt.params), vocab, splits.test, edges)
+    params = backend.from_numpy(ckpt.params)
+
+    def decode(sentences):
+        return evaluation.decode(backend, params, vocab, sentences, edges)
+
+    items = decode(splits.test)
     log("\n" + report.examples(items))
     log(report.accuracy_line(items))
-    log("\n" + report.analysis(items))
-    write_report(out, items, history, f"revseq run ({backend_name})")
+    ev = probes.gather(decode, items, cfg.data)
+    log("\n" + report.analysis(items, ev))
+    report_files.write(out, ev, history, f"revseq run ({backend_name})")
     log(
         f"\nWrote {out}: run.json, best.safetensors, last.safetensors (+ .json), "
-        "metrics.jsonl, test.txt, attention_heatmap.png, loss_curve.png, report.md"
+        "metrics.jsonl, test.txt, report.md, attention_heatmap.png, attention_*.png, "
+        "loss_curve.png, alignment_curve.png"
     )
     return items
+
+
+def read_metrics(folder: Path) -> list[dict]:
+    """The rows of a run folder's metrics.jsonl ([] when it has none)."""
+    path = Path(folder) / "metrics.jsonl"
+    if not path.is_file():
+        return []
+    try:
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    except ValueError:
+        raise RevseqError(f"{path} is damaged (not one JSON object a line)") from None
 
 
 def write_metrics(out: Path, history: list[dict]) -> None:
     """metrics.jsonl from the rows so far (a resumed run drops rows its `last` did not see)."""
     text = "".join(json.dumps(row) + "\n" for row in history)
     checkpoint.atomic_write(out / "metrics.jsonl", text.encode())
-
-
-def heatmap_example(items: list[Decoded]) -> Decoded:
-    """The first of the longest test sentences: it shows the most of the pattern."""
-    longest = max(len(d.source) for d in items)
-    return next(d for d in items if len(d.source) == longest)
-
-
-def write_report(out: Path, items: list[Decoded], history: list[dict], title: str) -> None:
-    """report.md, attention_heatmap.png and (with a history) loss_curve.png."""
-    from revseq import plots  # matplotlib and seaborn take a second to import: only here
-
-    d = heatmap_example(items)
-    steps = [*d.prediction, "<EOS>"][: d.attention.shape[0]]
-    plots.attention_heatmap(
-        d.attention,
-        [*d.source, "<EOS>"],
-        steps,
-        out / "attention_heatmap.png",
-        f"Attention ({'match' if d.match else 'no match'})",
-    )
-    if history:
-        plots.loss_curve(history, out / "loss_curve.png")
-    (out / "report.md").write_text(report.markdown(items, title, history))

@@ -20,9 +20,10 @@ def decode_and_score(model: Seq2Seq, src: torch.Tensor, tgt_out: torch.Tensor):
     """Greedy decoding of src [B, S], scored against tgt_out [B, S] (all PAD: nothing to score).
 
     Returns tokens [B, T] (PAD after EOS), attention [B, T, S] (0 there), T = S + EXTRA_STEPS,
-    and sums {"loss_sum", "count", "exact"}: the free-running NLL of the target tokens, their
-    number, and the rows whose greedy output equals the reference. Runs in eval mode without
-    autograd, whatever mode the model is in.
+    and sums {"loss_sum", "count", "exact", "aligned", "word_steps"}: the free-running NLL of
+    the target tokens, their number, the rows whose greedy output equals the reference, and of
+    the word-emitting steps run, those whose attention peaks on the mirrored source word. Runs
+    in eval mode without autograd, whatever mode the model is in.
     """
     B, S = src.shape
     T = S + EXTRA_STEPS
@@ -41,7 +42,19 @@ def decode_and_score(model: Seq2Seq, src: torch.Tensor, tgt_out: torch.Tensor):
     pad = tgt_out == PAD
     hit = (tokens[:, :S] == tgt_out) | pad
     exact = (hit.all(dim=1) & ~pad.all(dim=1)).sum()
-    sums = {"loss_sum": loss * count, "count": count, "exact": exact}
+    # Alignment: word-emitting steps the decoder ran whose attention peaks on the mirrored
+    # source word (step t of an n-word sentence emits word n-1-t).
+    n = limit - EXTRA_STEPS - 1
+    t = torch.arange(T, device=src.device)[None, :]
+    word = live & (t < n)
+    aligned = (word & (weights.argmax(dim=-1) == n - 1 - t)).sum()
+    sums = {
+        "loss_sum": loss * count,
+        "count": count,
+        "exact": exact,
+        "aligned": aligned,
+        "word_steps": word.sum(),
+    }
     return torch.where(live, tokens, PAD), torch.where(live[..., None], weights, 0.0), sums
 
 

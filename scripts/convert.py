@@ -7,6 +7,7 @@ python scripts/convert.py export runs/<time> --out best_model.pt
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 
@@ -76,7 +77,8 @@ def main() -> None:
         raise RevseqError(f"vocabulary has {len(vocab)} words, the weights {model.vocab_size}")
     if (args.out / f"{checkpoint.BEST}.safetensors").exists():
         raise RevseqError(f"{args.out} already holds a checkpoint")
-    cfg = type(base)(model=model, data=base.data, train=base.train)
+    data = dataclasses.replace(base.data, n_words=model.vocab_size - 4)
+    cfg = type(base)(model=model, data=data, train=base.train)
     checkpoint.save(args.out, arrays, cfg, vocab, {"imported_from": str(args.state_dict)})
     print(f"wrote {args.out}")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from revseq import cli, report
+from revseq import cli, probes, report, report_files, run
 from revseq.backends import BACKENDS
 from revseq.data import split_words
 from revseq.errors import RevseqError
@@ -41,6 +41,13 @@ def main() -> None:
     p.add_argument(
         "--examples", type=cli.int_at_least(0), default=10, help="how many examples to print"
     )
+    p.add_argument(
+        "--report",
+        type=Path,
+        metavar="DIR",
+        help="also write report.md and its figures (probes of unseen lengths and repeated "
+        "words, errors, attention statistics, a heatmap gallery) into DIR",
+    )
     args = p.parse_args()
     model = Model.load(args.checkpoint, args.backend)
     items = model.decode(
@@ -48,6 +55,13 @@ def main() -> None:
     )
     print(report.examples(items, args.examples))
     print(report.accuracy_line(items))
+    if args.report:
+        ev = probes.gather(
+            lambda s: model.decode(s, not args.keep_unk), items, model.ckpt.config.data
+        )
+        history = run.read_metrics(args.checkpoint)
+        report_files.write(args.report, ev, history, f"revseq evaluation of {args.checkpoint}")
+        print(f"Wrote {args.report / 'report.md'} and its figures")
 
 
 if __name__ == "__main__":

@@ -21,6 +21,9 @@ SETTINGS = {
     "max_norm": (float, "global gradient-norm clip"),
     "seed": (int, "seed of data, init, dropout and forcing draws"),
     "n_train": (cli.positive_int, "training sentences"),
+    "min_len": (cli.positive_int, "shortest sentence of the task, in words"),
+    "max_len": (cli.positive_int, "longest sentence of the task, in words"),
+    "n_words": (cli.positive_int, "distinct words of the task (over 34: made-up ones added)"),
     "length_buckets": (cli.positive_int, "padded lengths (compiled step shapes)"),
     "chunk": (cli.positive_int, "batches of one length back to back (JAX: one compiled call)"),
     "unk_rate": (float, "share of training words made <UNK> each epoch (unknown-word handling)"),
@@ -58,6 +61,8 @@ def main() -> None:
                 p.error(f"--resume continues a run with its own settings; drop {flags}")
             run.resume(args.resume, stop=stop)
             return
+        if "n_words" in overrides:
+            overrides["vocab_size"] = overrides["n_words"] + 4  # the specials, then the words
         cfg = preset(args.preset or "default").replace(**overrides)
         run.train(cfg, args.backend or "jax", args.out or run.new_run_dir(), stop=stop)
 

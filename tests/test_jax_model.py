@@ -174,8 +174,15 @@ def test_decode_and_score_counts_tokens_and_exact_rows(params, small_cfg):
     a row is exact when the greedy tokens equal its reference (PAD after EOS ignored)."""
     src = jnp.asarray(ragged_src([3, 5, 2], width=7))
     tgt_out = ragged_src([3, 5, 2], width=7, seed=4)
-    tokens, _, sums = decode_and_score(params, small_cfg, src, jnp.asarray(tgt_out))
+    tokens, attention, sums = decode_and_score(params, small_cfg, src, jnp.asarray(tgt_out))
     assert int(sums["count"]) == 3 + 5 + 2 + 3
+    # The alignment sums: word steps run, and those peaking on the mirrored source word.
+    steps, aligned = 0, 0
+    for a, n in zip(np.asarray(attention), [3, 5, 2], strict=True):
+        ran = int((a.sum(-1) > 0).sum())
+        steps += min(n, ran)
+        aligned += sum(int(np.argmax(a[t])) == n - 1 - t for t in range(min(n, ran)))
+    assert (int(sums["word_steps"]), int(sums["aligned"])) == (steps, aligned) and steps > 0
     free = jnp.zeros(src.shape, bool)
     tgt_in = jnp.full(src.shape, PAD, src.dtype).at[:, 0].set(1)
     logits, _ = model.forward(params, small_cfg, src, tgt_in, free)

@@ -3,8 +3,17 @@
 import numpy as np
 import pytest
 
-from revseq.metrics import Decoded, attention_stats, normalized_entropy
-from revseq.report import accuracy_line, analysis, example
+from revseq.config import DataConfig
+from revseq.metrics import (
+    Decoded,
+    attention_by_position,
+    attention_stats,
+    error_analysis,
+    normalized_entropy,
+    token_accuracy,
+)
+from revseq.probes import Evidence
+from revseq.report import accuracy_line, analysis, example, markdown
 
 
 def perfect(words):
@@ -64,3 +73,57 @@ def test_example_format_and_accuracy_line():
     assert "Input:      the cat sat" in text and "Output:     sat cat the" in text
     assert "Reference:  sat cat the" in text and "MATCH" in text
     assert accuracy_line([d, failed(["x"])]) == "Exact Match Accuracy: 50.00% (1/2)"
+
+
+def test_token_accuracy_and_the_error_analysis_of_hand_made_predictions():
+    ref = ("the", "cat", "sat")
+    skipped = Decoded(ref, ref[::-1], ("sat", "the"), np.zeros((3, 4)))
+    repeated = Decoded(ref, ref[::-1], ("sat", "sat", "cat", "the"), np.zeros((5, 4)))
+    items = [perfect(list(ref)), skipped, repeated]
+    # tokens with <EOS>: perfect 4/4; skipped "sat the <EOS>" vs "sat cat the <EOS>": 1/4;
+    # repeated "sat sat cat the <EOS>" vs the reference: 1/4.
+    assert token_accuracy(items) == (6, 12)
+    e = error_analysis(items)
+    assert (e["wrong"], e["skipped"], e["repeated"], e["too_short"], e["too_long"]) == (
+        2,
+        1,
+        1,
+        1,
+        1,
+    )
+    assert e["first_error"] == {2: 2} and e["first_error_from_end"] == {2: 2}
+
+
+def test_attention_by_position_of_a_perfect_and_a_uniform_matrix():
+    by = attention_by_position([perfect(["a", "b", "c"]), perfect(["d", "e"])])
+    assert [r["steps"] for r in by.values()] == [2, 2, 1]
+    assert all(r["mirror_share"] == 1.0 and r["entropy"] == 0.0 for r in by.values())
+    flat = attention_by_position([uniform(["a", "b", "c"])])
+    assert all(r["entropy"] == pytest.approx(1.0) for r in flat.values())
+    assert all(r["eos_mass"] == pytest.approx(0.25) for r in flat.values())
+
+
+def test_the_report_fills_every_section_from_its_evidence():
+    data = DataConfig(min_len=2, max_len=3)
+    ev = Evidence(
+        test=[perfect(["the", "cat", "sat"]), perfect(["red", "car"])],
+        unseen=[perfect(["a"]), failed(["a", "b", "c", "d"])],
+        repeats=[perfect(["the", "the", "cat", "the"][:3])],
+        data=data,
+    )
+    history = [{"epoch": 1, "val_loss": 0.5, "val_exact": 40.0, "val_alignment": 61.5}]
+    text = markdown(ev, "t", history, [("attention_failure.png", "a failure")])
+    for heading in (
+        "## Accuracy on the test split",
+        "## Lengths never seen in training (trained on 2-3 words)",
+        "## Sentences of repeated words",
+        "## Errors",
+        "## Attention by decoder position",
+        "## Attention over training",
+        "## Gallery",
+        "## Analysis",
+    ):
+        assert heading in text
+    assert "| 4 | 1 | 0.00 % |" in text and "| 1 | 0.5000 | 40.00 % | 61.5 % |" in text
+    assert "exact match goes from 0.0 % at 4 words to 0.0 % at 4" in text
+    assert "1 word 100.0 %" in text and "![attention_failure.png]" in text

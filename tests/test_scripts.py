@@ -37,7 +37,7 @@ def test_train_logs_each_epoch_reaches_high_accuracy_and_writes_the_run_folder(r
     out = (run_dir / "stdout.txt").read_text()
     epochs = re.findall(
         r"Epoch (\d\d)/08 \| Train Loss: [\d.]+ \| Val Loss: [\d.]+ \| "
-        r"Val Exact: [\d.]+% \| [\d.]+s",
+        r"Val Exact: [\d.]+% \| Align: [\d.]+% \| [\d.]+s",
         out,
     )
     assert epochs == [f"{i:02d}" for i in range(1, 9)]
@@ -72,8 +72,13 @@ def test_train_logs_each_epoch_reaches_high_accuracy_and_writes_the_run_folder(r
         "<EOS>",
         "<UNK>",
     ]
+    assert all(0.0 <= r["val_alignment"] <= 100.0 for r in rows)
+    assert rows[-1]["val_alignment"] > 80.0, "the anti-diagonal forms in a run that learns"
     report = (run_dir / "report.md").read_text()
     assert f"({correct}/{total})" in report and "## Analysis" in report
+    for name in ("alignment_curve.png", "attention_correct.png", "attention_long.png"):
+        assert (run_dir / name).read_bytes()[:4] == b"\x89PNG", name
+        assert f"({name})" in report, name
 
 
 def test_evaluate_reproduces_the_test_accuracy_of_the_run(run_dir):
@@ -81,6 +86,19 @@ def test_evaluate_reproduces_the_test_accuracy_of_the_run(run_dir):
     assert proc.returncode == 0, proc.stderr
     assert accuracy(proc.stdout) == accuracy((run_dir / "stdout.txt").read_text())
     assert proc.stdout.count("Status:") == 10
+
+
+def test_evaluate_writes_the_report_of_a_checkpoint(run_dir, tmp_path):
+    proc = script("evaluate.py", "--checkpoint", str(run_dir), "--report", str(tmp_path / "r"))
+    assert proc.returncode == 0, proc.stderr
+    report = (tmp_path / "r" / "report.md").read_text()
+    # The same model, data and probes: the run's own report has the same numbers.
+    assert (
+        report.split("## Gallery")[0].split("\n", 1)[1]
+        == ((run_dir / "report.md").read_text().split("## Gallery")[0].split("\n", 1)[1])
+    )
+    assert "## Lengths never seen in training (trained on 3-6 words)" in report
+    assert (tmp_path / "r" / "attention_repeated.png").stat().st_size > 0
 
 
 def test_evaluate_reads_a_sentence_file(run_dir, tmp_path):

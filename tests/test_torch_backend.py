@@ -312,7 +312,7 @@ def test_backend_trains_round_trips_and_decodes(tmp_path):
     for k, v in other.snapshot(resumed).items():
         np.testing.assert_array_equal(v, backend.snapshot(state)[k], err_msg=k)
     after = backend.evaluate(state, batches)
-    assert set(after) == {"loss_sum", "count", "exact"}
+    assert set(after) == {"loss_sum", "count", "exact", "aligned", "word_steps"}
     assert after["loss_sum"] < before["loss_sum"]
     assert state.opt.adam.count == 6 and state.opt.adam.learning_rate() == 0.0
 

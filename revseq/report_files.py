@@ -1,0 +1,58 @@
+"""A report folder: report.md with its figures — the attention heatmap the notebook asks for,
+a gallery of four heatmaps, the loss and alignment curves — from a model's decoded sentences."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from revseq import report
+from revseq.metrics import Decoded
+from revseq.probes import Evidence
+
+
+def heatmap_example(items: Sequence[Decoded]) -> Decoded:
+    """The first of the longest sentences: it shows the most of the pattern."""
+    longest = max(len(d.source) for d in items)
+    return next(d for d in items if len(d.source) == longest)
+
+
+def gallery(ev: Evidence) -> dict[str, tuple[Decoded, str]]:
+    """File name -> (sentence, what it shows): a correct one, a long one, a repeated-word
+    one and a failure (from the test split, else the probes), when such a sentence exists."""
+    correct = [d for d in ev.test if d.match]
+    failures = [d for d in [*ev.test, *ev.unseen, *ev.repeats] if not d.match]
+    picks = {
+        "attention_correct.png": (correct[len(correct) // 2] if correct else None, "correct"),
+        "attention_long.png": (heatmap_example(ev.unseen or ev.test), "the longest probe"),
+        "attention_repeated.png": (
+            next((d for d in ev.repeats if len(set(d.source)) == 2), None),
+            "repeated words",
+        ),
+        "attention_failure.png": (failures[0] if failures else None, "a failure"),
+    }
+    return {name: (d, what) for name, (d, what) in picks.items() if d is not None}
+
+
+def write(out: Path, ev: Evidence, history: list[dict], title: str) -> None:
+    """report.md, attention_heatmap.png, the gallery's heatmaps, and (with a history)
+    loss_curve.png and alignment_curve.png, into `out`."""
+    from revseq import plots  # matplotlib and seaborn take a second to import: only here
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    def heatmap(d: Decoded, path: Path, title: str) -> None:
+        steps = [*d.prediction, "<EOS>"][: d.attention.shape[0]]
+        plots.attention_heatmap(d.attention, [*d.source, "<EOS>"], steps, path, title)
+
+    d = heatmap_example(ev.test)
+    heatmap(d, out / "attention_heatmap.png", f"Attention ({'match' if d.match else 'no match'})")
+    captions = []
+    for name, (d, what) in gallery(ev).items():
+        heatmap(d, out / name, f"{what}: {'match' if d.match else 'no match'}")
+        captions.append((name, f"**{what}**: `{' '.join(d.source)}` → `{' '.join(d.prediction)}`"))
+    if history:
+        plots.loss_curve(history, out / "loss_curve.png")
+        plots.alignment_curve(history, out / "alignment_curve.png")
+    (out / "report.md").write_text(report.markdown(ev, title, history, captions))
