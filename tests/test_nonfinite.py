@@ -8,6 +8,7 @@ import pytest
 
 from revseq import checkpoint, run
 from revseq.config import preset
+from revseq.data import WORDS
 from revseq.errors import RevseqError
 from revseq.layout import param_shapes
 from revseq.vocab import Vocabulary
@@ -19,7 +20,7 @@ CFG = preset("tiny").replace(epochs=3, n_train=320)
 def test_a_nan_in_epoch_2_stops_the_run_there_and_keeps_best_and_last(tmp_path, monkeypatch):
     """From epoch 2 on, the word "cat" has a NaN encoder embedding: the first step reading it
     is non-finite."""
-    word = Vocabulary(run.WORDS).stoi["cat"]
+    word = Vocabulary(WORDS).stoi["cat"]
     real, calls = Backend.train_epoch, []
 
     def poisoned(self, state, batches, *args, **kwargs):
@@ -48,5 +49,5 @@ def test_a_checkpoint_with_nan_is_refused_before_anything_is_written(tmp_path):
     params = {k: np.zeros(s, np.float32) for k, s in param_shapes(CFG.model).items()}
     params["decoder.fc.bias"][0] = np.inf
     with pytest.raises(RevseqError, match=r"decoder\.fc\.bias holds NaN or Inf"):
-        checkpoint.save(tmp_path, params, CFG, Vocabulary(run.WORDS))
+        checkpoint.save(tmp_path, params, CFG, Vocabulary(WORDS))
     assert not list(tmp_path.iterdir())

@@ -1,7 +1,8 @@
 """The presets' promises, end to end (slow: select with `pytest -m slow`)."""
 
 import pytest
-from test_scripts import accuracy, script
+from helpers import script
+from test_scripts import accuracy
 
 pytestmark = pytest.mark.slow
 
