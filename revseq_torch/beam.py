@@ -58,13 +58,13 @@ def beam_search(
         attention = torch.zeros((B, K, T, S), dtype=dtype)
         y = torch.full((B * K,), SOS, dtype=torch.long)
         rows = torch.arange(B)[:, None]
+        # A finished hypothesis has one continuation: PAD, at no cost.
+        stay = torch.full((V,), -torch.inf, dtype=dtype)
+        stay[PAD] = 0.0
         for t in range(T):
             h, logits, attn = model.decoder_step(h, y, keys, enc, beam_mask)
             logp = torch.log_softmax(logits, dim=-1).reshape(B, K, V)
             live = ~done & (t < limit)  # B x K
-            # A finished hypothesis has one continuation: PAD, at no cost.
-            stay = torch.full((V,), -torch.inf, dtype=dtype)
-            stay[PAD] = 0.0
             cand = score[..., None] + torch.where(live[..., None], logp, stay)  # B x K x V
             order = torch.sort(cand.reshape(B, K * V), dim=1, descending=True, stable=True)
             score, best = order.values[:, :K], order.indices[:, :K]
