@@ -15,16 +15,27 @@ DECODE_BATCH = 256
 
 
 def decode(
-    backend, params, vocab: Vocabulary, sentences: Sequence[Sentence], edges: Sequence[int]
+    backend,
+    params,
+    vocab: Vocabulary,
+    sentences: Sequence[Sentence],
+    edges: Sequence[int],
+    *,
+    beam: int = 1,
+    length_penalty: float = 0.0,
 ) -> list[Decoded]:
-    """Greedy predictions with their attention [steps run, n + 1], in the input order."""
+    """Predictions with their attention [steps run, n + 1], in the input order: greedy for
+    beam 1, else the best hypothesis of a beam search of that width (length_penalty: see
+    revseq_jax.beam)."""
     if not sentences:
         return []
     data = encode(sentences, vocab)
     out: list[Decoded | None] = [None] * len(sentences)
     for rows, length in plan(data.lengths, DECODE_BATCH, edges):
         batch = make_batch(data, rows, DECODE_BATCH, length)
-        tokens, attention = backend.decode(params, batch.src)
+        tokens, attention = backend.decode(
+            params, batch.src, beam=beam, length_penalty=length_penalty
+        )
         for j, r in enumerate(rows):
             source = tuple(sentences[r])
             steps = int((attention[j].sum(axis=-1) > 0).sum())  # steps before stopping

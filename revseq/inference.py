@@ -49,9 +49,17 @@ class Model:
         backend = backends.load(backend_name, ckpt.config)
         return cls(ckpt, backend, backend.from_numpy(ckpt.params))
 
-    def decode(self, sentences: list[Sentence], restore_unk: bool = True) -> list[Decoded]:
-        """Greedy predictions and attention for each sentence, independent of the others;
-        with restore_unk, each predicted <UNK> becomes the source word it attends to."""
+    def decode(
+        self,
+        sentences: list[Sentence],
+        restore_unk: bool = True,
+        *,
+        beam: int = 1,
+        length_penalty: float = 0.0,
+    ) -> list[Decoded]:
+        """Predictions and attention for each sentence, independent of the others: greedy
+        for beam 1, else a beam search of that width; with restore_unk, each predicted <UNK>
+        becomes the source word it attends to."""
         for i, s in enumerate(sentences):
             if len(s) > MAX_WORDS:
                 raise RevseqError(
@@ -66,5 +74,7 @@ class Model:
             self.ckpt.vocab,
             sentences,
             edges_for(data.max_len, data.min_len, self.ckpt.config.train.length_buckets),
+            beam=beam,
+            length_penalty=length_penalty,
         )
         return [restore_unknown(d) for d in items] if restore_unk else items

@@ -14,6 +14,7 @@ from revseq.batching import Batch
 from revseq.config import Config
 from revseq.layout import check_shapes, param_shapes
 from revseq_jax import model, optim, train
+from revseq_jax.beam import beam_search
 from revseq_jax.decode import decode_and_score, greedy_decode
 
 
@@ -139,10 +140,16 @@ class Backend:
         """The model params held by a training state."""
         return state.params
 
-    def decode(self, params: dict, src: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Greedy tokens [B, T] and attention [B, T, S] as numpy."""
+    def decode(
+        self, params: dict, src: np.ndarray, beam: int = 1, length_penalty: float = 0.0
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Tokens [B, T] and attention [B, T, S] as numpy: greedy for beam 1, else the best
+        hypothesis of a beam search of that width (revseq_jax.beam)."""
         self._compiled()
-        tokens, weights = greedy_decode(params, self.cfg.model, src)
+        if beam == 1:
+            tokens, weights = greedy_decode(params, self.cfg.model, src)
+        else:
+            tokens, _, weights = beam_search(params, self.cfg.model, src, beam, length_penalty)
         return np.asarray(tokens), np.asarray(weights)
 
     @staticmethod

@@ -11,6 +11,7 @@ from revseq.batching import Batch
 from revseq.config import Config, ModelConfig
 from revseq.layout import infer_config, param_shapes
 from revseq_torch import model, train
+from revseq_torch.beam import beam_search
 from revseq_torch.decode import greedy_decode
 
 
@@ -95,9 +96,16 @@ class Backend:
         """The model held by a training state."""
         return state.model
 
-    def decode(self, params: model.Seq2Seq, src: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Greedy tokens [B, T] and attention [B, T, S] as numpy."""
-        tokens, weights = greedy_decode(params, torch.from_numpy(np.asarray(src)))
+    def decode(
+        self, params: model.Seq2Seq, src: np.ndarray, beam: int = 1, length_penalty: float = 0.0
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Tokens [B, T] and attention [B, T, S] as numpy: greedy for beam 1, else the best
+        hypothesis of a beam search of that width (revseq_torch.beam)."""
+        src = torch.from_numpy(np.asarray(src))
+        if beam == 1:
+            tokens, weights = greedy_decode(params, src)
+        else:
+            tokens, _, weights = beam_search(params, src, beam, length_penalty)
         return tokens.numpy(), weights.numpy()
 
     @staticmethod
