@@ -16,6 +16,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +31,7 @@ from revseq.vocab import Vocabulary
 
 # Sentence lengths (words) at which a train step is timed.
 LENGTHS = (10, 20, 40, 80)
+BEAM = 5  # the beam width the decode row times beside greedy
 
 
 def median_seconds(fn: Callable[[], object], repeats: int) -> float:
@@ -118,10 +120,10 @@ def measure_backend(name: str, cfg: Config, repeats: int = 5, subset: int = 50) 
     out["matmul_gflops_per_s"] = 2.0 * B * H * 3 * H / bench.matmul_seconds(B, H, 3 * H) / 1e9
 
     params = backend.params(state[0])
-    evaluation.decode(backend, params, vocab, splits.test, edges)  # warm-up (compiles)
-    out["decode_test_ms"] = 1e3 * median_seconds(
-        lambda: evaluation.decode(backend, params, vocab, splits.test, edges), repeats
-    )
+    for key, beam in (("decode_test_ms", 1), ("beam_decode_test_ms", BEAM)):
+        decode = partial(evaluation.decode, backend, params, vocab, splits.test, edges, beam=beam)
+        decode()  # warm-up (compiles)
+        out[key] = 1e3 * median_seconds(decode, repeats)
     out["decode_sentences"] = len(splits.test)
 
     step_ms, compile_s = {}, {}

@@ -35,6 +35,49 @@ def int_at_least(lowest: int):
 positive_int = int_at_least(1)
 
 
+def non_negative_float(text: str) -> float:
+    """argparse type: a finite float >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text} must be a finite number >= 0")
+    return value
+
+
+def add_decoding_flags(p: argparse.ArgumentParser) -> None:
+    """--keep-unk, --beam and --length-penalty, read back by decoding_options."""
+    p.add_argument(
+        "--keep-unk",
+        action="store_true",
+        help="print <UNK> where the model emits it (default: the source word it attends to)",
+    )
+    p.add_argument(
+        "--beam",
+        type=positive_int,
+        default=1,
+        metavar="K",
+        help="beam search of width K (default 1: greedy decoding)",
+    )
+    p.add_argument(
+        "--length-penalty",
+        type=non_negative_float,
+        default=0.0,
+        metavar="A",
+        help="rank finished beams by log-probability / length**A (default 0: raw)",
+    )
+
+
+def decoding_options(args: argparse.Namespace) -> dict:
+    """The keyword arguments of inference.Model.decode the decoding flags ask for."""
+    return {
+        "restore_unk": not args.keep_unk,
+        "beam": args.beam,
+        "length_penalty": args.length_penalty,
+    }
+
+
 def run(main: Callable[[], int | None]) -> None:
     """Call main; a RevseqError or Ctrl-C becomes one line on stderr and a non-zero exit."""
     try:

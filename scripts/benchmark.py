@@ -33,6 +33,7 @@ def column(r: dict, best_matmul: float) -> list[tuple[str, str]]:
         ("compilations, epoch 1 / 2", f"{r['compiles_epoch_1']} / {r['compiles_epoch_2']}"),
         ("train-step shapes compiled", f"{r['train_step_shapes']}"),
         ("greedy decode of test set, ms", f"{r['decode_test_ms']:.0f}"),
+        (f"beam-{benchmark.BEAM} decode of test set, ms", f"{r['beam_decode_test_ms']:.0f}"),
         *[(f"step ms at length {n}", f"{steps[n]:.1f}") for n in benchmark.LENGTHS],
         ("step time, length 80 / 10", f"{steps[80] / steps[10]:.1f}x"),
         ("train-step compile s, length 80", f"{r['compile_s_by_length'][80]:.1f}"),

@@ -30,11 +30,7 @@ def main() -> None:
     p = cli.ArgumentParser(description=__doc__)
     p.add_argument("--checkpoint", type=Path, required=True, help="a run folder")
     p.add_argument("--backend", choices=sorted(BACKENDS), default="jax")
-    p.add_argument(
-        "--keep-unk",
-        action="store_true",
-        help="print <UNK> where the model emits it (default: the source word it attends to)",
-    )
+    cli.add_decoding_flags(p)
     p.add_argument(
         "--sentences", type=Path, help="one source sentence per line (default: the run's test.txt)"
     )
@@ -50,17 +46,17 @@ def main() -> None:
     )
     args = p.parse_args()
     model = Model.load(args.checkpoint, args.backend)
-    items = model.decode(
-        read_sentences(args.sentences or args.checkpoint / "test.txt"), not args.keep_unk
-    )
+    options = cli.decoding_options(args)
+    items = model.decode(read_sentences(args.sentences or args.checkpoint / "test.txt"), **options)
     print(report.examples(items, args.examples))
     print(report.accuracy_line(items))
     if args.report:
-        ev = probes.gather(
-            lambda s: model.decode(s, not args.keep_unk), items, model.ckpt.config.data
-        )
+        ev = probes.gather(lambda s: model.decode(s, **options), items, model.ckpt.config.data)
         history = run.read_metrics(args.checkpoint)
-        report_files.write(args.report, ev, history, f"revseq evaluation of {args.checkpoint}")
+        title = f"revseq evaluation of {args.checkpoint}" + (
+            f", beam {args.beam}" if args.beam > 1 else ""
+        )
+        report_files.write(args.report, ev, history, title)
         print(f"Wrote {args.report / 'report.md'} and its figures")
 
 

@@ -25,17 +25,13 @@ def main() -> None:
     p = cli.ArgumentParser(description=__doc__)
     p.add_argument("--checkpoint", type=Path, required=True, help="a run folder")
     p.add_argument("--backend", choices=sorted(BACKENDS), default="jax")
-    p.add_argument(
-        "--keep-unk",
-        action="store_true",
-        help="print <UNK> where the model emits it (default: the source word it attends to)",
-    )
+    cli.add_decoding_flags(p)
     p.add_argument("sentences", nargs="*", help="sentences to reverse (default: read stdin)")
     args = p.parse_args()
     model = Model.load(args.checkpoint, args.backend)
     lines = args.sentences or read_stdin()
     sentences = [split_words(line) for line in lines]
-    decoded = iter(model.decode([s for s in sentences if s], not args.keep_unk))
+    decoded = iter(model.decode([s for s in sentences if s], **cli.decoding_options(args)))
     for s in sentences:
         print(" ".join(next(decoded).prediction) if s else "")
 

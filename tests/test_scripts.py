@@ -14,6 +14,7 @@ from helpers import script
 
 from revseq import checkpoint
 from revseq.config import ModelConfig
+from revseq.inference import Model
 from revseq.layout import param_shapes
 
 
@@ -132,6 +133,35 @@ def test_reverse_reads_stdin_line_for_line_and_puts_unknown_words_back(run_dir):
     assert kept.stdout.splitlines() == ["sat <UNK> the"]
 
 
+def test_reverse_and_evaluate_decode_with_the_beam_they_are_given(run_dir):
+    """--beam and --length-penalty reach the beam search: the lines are those of
+    Model.decode with the same settings, unknown words put back as in greedy decoding. The
+    9-word sentences, longer than any in training, are ones where beam and greedy differ."""
+    sentences = [
+        "the cat sat",
+        "the zebra sat",
+        "dog drinks big fish old new on sat",
+        "the fast hot ran sad house cat old",
+        "dog the dog hat dog sat blue jumps fish",
+    ]
+    flags = ["--beam", "4", "--length-penalty", "1"]
+    proc = script("reverse.py", "--checkpoint", str(run_dir), *flags, *sentences)
+    assert proc.returncode == 0, proc.stderr
+    model, words = Model.load(run_dir), [s.split() for s in sentences]
+    wanted = model.decode(words, beam=4, length_penalty=1.0)
+    assert proc.stdout.splitlines() == [" ".join(d.prediction) for d in wanted]
+    assert proc.stdout.splitlines()[1] == "sat zebra the"
+    assert [d.prediction for d in wanted] != [d.prediction for d in model.decode(words)]
+    ev = script("evaluate.py", "--checkpoint", str(run_dir), "--beam", "3", "--examples", "0")
+    items = model.decode(read_test(run_dir), beam=3)
+    right = sum(d.prediction == d.reference for d in items)
+    assert accuracy(ev.stdout)[1:] == (right, len(items))
+
+
+def read_test(folder: Path) -> list[list[str]]:
+    return [line.split() for line in (folder / "test.txt").read_text().splitlines() if line]
+
+
 def _truncate(name):
     def damage(folder):
         p = folder / name
@@ -186,6 +216,9 @@ BAD_INPUTS = [
     (["evaluate.py", "--checkpoint", "{run}", "--sentences", "/nonexistent.txt"], None,
      "cannot read", None),
     (["evaluate.py", "--checkpoint", "{run}", "--examples", "-1"], None, "at least 0", None),
+    (["reverse.py", "--checkpoint", "{run}", "--beam", "0", "a"], None, "at least 1", None),
+    (["reverse.py", "--checkpoint", "{run}", "--length-penalty", "nan", "a"], None,
+     "finite number >= 0", None),
     (["train.py", "--epochs", "-1"], None, "must be at least 1", None),
     (["train.py", "--batch-size", "0"], None, "must be at least 1", None),
     (["train.py", "--backend", "mxnet"], None, "invalid choice", None),
@@ -251,3 +284,4 @@ def test_benchmark_prints_the_table_for_both_backends(tmp_path):
     assert figures["results"][1]["notebook_epoch_s"] > 0
     assert sorted(jax_row["step_ms_by_unroll"]) == ["1", "2", "4"]
     assert "the notebook's own code: one epoch" in proc.stdout
+    assert "beam-5 decode of test set, ms" in proc.stdout and jax_row["beam_decode_test_ms"] > 0
