@@ -1,17 +1,7 @@
 """Batched beam search: the K best hypotheses of every sentence, then the best one per sentence.
 
-The reference for revseq_jax.beam, with the same rules:
-- A sentence runs for as many steps as greedy decoding gives it (its source length plus
-  EXTRA_STEPS); the array has T = S + EXTRA_STEPS steps.
-- Scores are sums of log_softmax(logits). The beam keeps the K best by that raw sum; ties go
-  to the lower index of beam * V + token.
-- A hypothesis that emitted EOS, or reached its sentence's step limit, is finished: it keeps
-  its score and slot and emits PAD (with zero attention) from then on.
-- At step 0 a sentence has one live hypothesis (the others score -inf), so the beam does not
-  fill with copies of the same prefix. While fewer than K hypotheses exist (beam > V at step
-  0), the spare slots hold -inf placeholders, which are never the best.
-- The best of the K final hypotheses maximises log_prob / length**length_penalty, where
-  length counts the tokens emitted including EOS; length_penalty 0 ranks by the raw sum.
+The reference for revseq_jax.beam, with the rules its docstring lists (step limit, ranking,
+ties, finished hypotheses, length penalty); the parity suite checks both.
 
 Unlike the JAX version, which keeps backpointers and follows them once at the end, this one
 carries every hypothesis's tokens and attention so far and reorders them at each step.
