@@ -11,8 +11,9 @@ BACKENDS = {"jax": "revseq_jax.backend", "torch": "revseq_torch.backend"}
 EXTRAS = {"jax": "jax", "torch": "torch"}
 
 
-def load(name: str, cfg: Config, steps_per_epoch: int = 1):
-    """A backend for this config; steps_per_epoch sets the length of an lr schedule."""
+def load(name: str, cfg: Config, steps_per_epoch: int = 1, devices: int | None = None):
+    """A backend for this config; steps_per_epoch sets the length of an lr schedule, devices
+    how many local devices share each batch (JAX; None: all)."""
     if name not in BACKENDS:
         raise RevseqError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
     try:
@@ -23,4 +24,4 @@ def load(name: str, cfg: Config, steps_per_epoch: int = 1):
                 f"backend {name!r} needs {EXTRAS[name]}: pip install 'revseq[{EXTRAS[name]}]'"
             ) from None
         raise
-    return module.Backend(cfg, steps_per_epoch)
+    return module.Backend(cfg, steps_per_epoch, devices)

@@ -35,6 +35,17 @@ def int_at_least(lowest: int):
 positive_int = int_at_least(1)
 
 
+def one_of(*values: str):
+    """argparse type: one of the given strings."""
+
+    def parse(text: str) -> str:
+        if text not in values:
+            raise argparse.ArgumentTypeError(f"{text!r} is not one of {', '.join(values)}")
+        return text
+
+    return parse
+
+
 def non_negative_float(text: str) -> float:
     """argparse type: a finite float >= 0."""
     try:

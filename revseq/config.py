@@ -58,6 +58,12 @@ class TrainConfig:
     # so the model learns to emit <UNK> where it reads one: unknown words in use then come out
     # as <UNK> in the right place, which inference replaces by the attended source word.
     unk_rate: float = 0.01
+    # Mixed precision (JAX backend): "bfloat16" runs the training forward and backward passes
+    # in bfloat16, params, gradients and optimizer state staying float32.
+    compute_dtype: str = "float32"
+
+
+COMPUTE_DTYPES = ("float32", "bfloat16")
 
 
 @dataclass(frozen=True)
@@ -122,6 +128,7 @@ class Config:
             (t.length_buckets >= 1, "length_buckets must be at least 1"),
             (t.chunk >= 1, "chunk must be at least 1"),
             (0.0 <= t.unk_rate < 1.0, "unk_rate must be in [0, 1)"),
+            (t.compute_dtype in COMPUTE_DTYPES, "compute_dtype must be float32 or bfloat16"),
         ]
         for ok, message in checks:
             if not ok:

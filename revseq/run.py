@@ -69,40 +69,52 @@ def train(
     out: Path,
     log: Callable[[str], None] = print,
     stop: Callable[[], bool] = lambda: False,
+    devices: int | None = None,
 ) -> list[Decoded]:
-    """A new run in `out`: train, keep the best weights by validation loss and the state to
-    resume from, evaluate the best on the test split. stop() is asked between steps; when it
-    holds, the run saves `last` and raises StoppedError.
+    """A new run in `out` (made once the backend has accepted the config and `devices`: for
+    JAX, how many local devices share each batch, None for all): train, keep the best weights
+    by validation loss and the state to resume from, evaluate the best on the test split.
+    stop() is asked between steps; when it holds, the run saves `last` and raises
+    StoppedError.
 
     Writes into `out`: run.json, best.safetensors + best.json, last.safetensors + last.json,
     metrics.jsonl, test.txt, attention_heatmap.png, loss_curve.png, report.md. Returns the
     decoded test sentences.
     """
     cfg.validate()
+    if cfg.train.compute_dtype != "float32" and backend_name != "jax":
+        raise RevseqError(
+            f"--compute-dtype {cfg.train.compute_dtype} is for the JAX backend; "
+            f"the {backend_name} reference trains in float32"
+        )
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         raise RevseqError(f"{out} already holds files; choose a new --out")
-    out.mkdir(parents=True, exist_ok=True)
-    record.start(out, cfg, backend_name)
-    return _train(out, cfg, backend_name, False, log, stop)
+    return _train(out, cfg, backend_name, False, log, stop, devices)
 
 
 def resume(
-    out: Path, log: Callable[[str], None] = print, stop: Callable[[], bool] = lambda: False
+    out: Path,
+    log: Callable[[str], None] = print,
+    stop: Callable[[], bool] = lambda: False,
+    devices: int | None = None,
 ) -> list[Decoded]:
     """Go on with the run in `out` from its `last` checkpoint (from the start if it has none
     yet), with its own config and backend; the weights it ends with are those of the run
-    had it never stopped."""
+    had it never stopped (bit for bit on the device count it ran on)."""
     out = Path(out)
     cfg, backend_name = record.read(out)
-    return _train(out, cfg, backend_name, True, log, stop)
+    return _train(out, cfg, backend_name, True, log, stop, devices)
 
 
-def _train(out: Path, cfg: Config, backend_name: str, resuming: bool, log, stop):
+def _train(out: Path, cfg: Config, backend_name: str, resuming: bool, log, stop, devices):
     rng = np.random.default_rng(cfg.train.seed)
     splits, vocab, edges, train_data, val_batches = prepare(cfg, rng)
     steps_per_epoch = len(plan(train_data.lengths, cfg.train.batch_size, edges))
-    backend = backends.load(backend_name, cfg, steps_per_epoch)
+    backend = backends.load(backend_name, cfg, steps_per_epoch, devices)
+    if not resuming:
+        out.mkdir(parents=True, exist_ok=True)
+        record.start(out, cfg, backend_name)
     has_last = (out / f"{resume_state.LAST}.safetensors").exists()
     snap = resume_state.load(out, cfg, vocab) if resuming and has_last else None
     if resuming:  # the folder is sound: record this process, drop writes cut short by a crash
@@ -112,8 +124,9 @@ def _train(out: Path, cfg: Config, backend_name: str, resuming: bool, log, stop)
     test_text = "".join(" ".join(s) + "\n" for s in splits.test)
     checkpoint.atomic_write(out / "test.txt", test_text.encode())
     log(
-        f"Backend {backend_name} | {len(splits.train)}/{len(splits.val)}/{len(splits.test)} "
-        f"sentences | vocabulary {len(vocab)} | buckets {edges} | run folder {out}"
+        f"Backend {backend_name} on {backend.where} | "
+        f"{len(splits.train)}/{len(splits.val)}/{len(splits.test)} sentences | "
+        f"vocabulary {len(vocab)} | buckets {edges} | run folder {out}"
     )
     if snap is not None:
         state = backend.restore(snap.state)

@@ -13,7 +13,7 @@ import numpy as np
 from revseq.batching import Batch
 from revseq.config import Config
 from revseq.layout import check_shapes, param_shapes
-from revseq_jax import model, optim, train
+from revseq_jax import model, optim, sharding, train
 from revseq_jax.beam import beam_search
 from revseq_jax.decode import decode_and_score, greedy_decode
 
@@ -29,22 +29,33 @@ def use_compilation_cache() -> None:
 
 
 class Backend:
-    """JAX on whatever device jax picks (CPU, GPU, TPU)."""
+    """JAX on the local devices jax finds (CPU, GPU, TPU): `devices` of them (None: all) in a
+    data-parallel mesh, every batch split over them, params and optimizer state replicated."""
 
     name = "jax"
 
-    def __init__(self, cfg: Config, steps_per_epoch: int = 1):
+    def __init__(self, cfg: Config, steps_per_epoch: int = 1, devices: int | None = None):
         use_compilation_cache()
         self.cfg = cfg
+        self.mesh = sharding.make_mesh(devices)
+        platform, n = self.mesh.devices.flat[0].platform, self.mesh.size
+        self.where = f"{n} {platform} device{'s' if n > 1 else ''}"
+        sharding.check_batch_size(self.mesh, cfg.train.batch_size)
         self.tx = train.make_optimizer(cfg.train, steps_per_epoch)
-        self._train_chunk = train.make_train_chunk(cfg.model, self.tx, cfg.train.skip_nonfinite)
+        self._train_chunk = train.make_train_chunk(
+            cfg.model, self.tx, cfg.train.skip_nonfinite, cfg.train.compute_dtype
+        )
         self._key = jax.random.key(cfg.train.seed)
         self._compiling: threading.Thread | None = None
+
+    def _place(self, chunk):
+        """A (stacked [K, B, ...] batches, live [K]) chunk split over the mesh by rows."""
+        return sharding.split(chunk, self.mesh, axis=1)
 
     def init(self) -> train.TrainState:
         """Fresh params from the run's seed, and optimizer state."""
         params = model.init_params(jax.random.fold_in(self._key, 0), self.cfg.model)
-        return train.init_state(params, self.tx)
+        return train.init_state(sharding.replicate(params, self.mesh), self.tx)
 
     def start(self, params: dict[str, np.ndarray]) -> train.TrainState:
         """A training state starting from given numpy params."""
@@ -59,11 +70,13 @@ class Backend:
         m = self.cfg.model
         # Shapes only: the first train call donates (deletes) the state's buffers.
         params = jax.tree_util.tree_map(
-            lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), state.params
+            lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), state.params
         )
+        one_per_shape = {b.src.shape: b for b in eval_batches}.values()
+        shapes = [sharding.split(b, self.mesh) for b in one_per_shape]
 
         def decoder_shapes():
-            for b in {b.src.shape: b for b in eval_batches}.values():
+            for b in shapes:
                 decode_and_score.lower(params, m, b.src, b.tgt_out).compile()
 
         self._compiling = threading.Thread(target=decoder_shapes, daemon=True)
@@ -71,7 +84,7 @@ class Backend:
 
     def compile_train(self, state, batch: Batch) -> None:
         """Compile the train chunk for this batch's shape (the jitted call then reuses it)."""
-        stacked, live = train.chunks([batch], self.cfg.train.chunk)[0]
+        stacked, live = self._place(train.chunks([batch], self.cfg.train.chunk)[0])
         self._train_chunk.lower(state, stacked, live, self._key).compile()
 
     def _compiled(self) -> None:
@@ -99,6 +112,7 @@ class Backend:
             progress,
             stop,
             start,
+            self._place,
         )
 
     def snapshot(self, state) -> dict[str, np.ndarray]:
@@ -117,24 +131,22 @@ class Backend:
         params = self.from_numpy({k: arrays[k] for k in names})
 
         def tree(prefix):
-            return model.unflatten({k: jax.device_put(arrays[prefix + k]) for k in names})
+            return model.unflatten({k: arrays[prefix + k] for k in names})
 
-        count = jax.device_put(arrays["adam.count"])
-        adam = optim.ScaleByAdamState(count, tree("adam.mu."), tree("adam.nu."))
+        adam = optim.ScaleByAdamState(arrays["adam.count"], tree("adam.mu."), tree("adam.nu."))
         state = train.init_state(params, self.tx)
         if "rng.key" in arrays:
             self._key = jax.random.wrap_key_data(arrays["rng.key"])
-        return train.TrainState(
-            jax.device_put(arrays["step"]),
-            params,
-            optim.with_adam_state(state.opt_state, adam),
-            jax.device_put(arrays["nonfinite"]),
-        )
+        opt_state = optim.with_adam_state(state.opt_state, adam)
+        state = train.TrainState(arrays["step"], params, opt_state, arrays["nonfinite"])
+        return sharding.replicate(state, self.mesh)
 
     def evaluate(self, state, batches: Sequence[Batch]) -> dict:
         """Free-running sums {"loss_sum", "count", "exact"} over the batches."""
         self._compiled()
-        return train.evaluate(self.cfg.model, state.params, batches)
+        return train.evaluate(
+            self.cfg.model, state.params, [sharding.split(b, self.mesh) for b in batches]
+        )
 
     def params(self, state) -> dict:
         """The model params held by a training state."""
@@ -146,6 +158,7 @@ class Backend:
         """Tokens [B, T] and attention [B, T, S] as numpy: greedy for beam 1, else the best
         hypothesis of a beam search of that width (revseq_jax.beam)."""
         self._compiled()
+        src = sharding.split(src, self.mesh)
         if beam == 1:
             tokens, weights = greedy_decode(params, self.cfg.model, src)
         else:
@@ -163,4 +176,5 @@ class Backend:
         The JAX params keep PyTorch's [out, in] weight layout, so nothing is transposed.
         """
         check_shapes(arrays, self.cfg.model)
-        return model.unflatten({k: jax.device_put(np.asarray(v)) for k, v in arrays.items()})
+        params = model.unflatten({k: np.asarray(v) for k, v in arrays.items()})
+        return sharding.replicate(params, self.mesh)

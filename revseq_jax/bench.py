@@ -11,6 +11,7 @@ import jax.numpy as jnp
 from revseq.benchmark import median_seconds
 from revseq.config import Config
 from revseq_jax import model, train
+from revseq_jax.backend import Backend
 
 _COMPILES = [0]
 
@@ -56,6 +57,23 @@ def compile_train_step(backend, state, batch) -> float:
     start = time.perf_counter()
     backend.compile_train(state, batch)
     return time.perf_counter() - start
+
+
+def sentences_per_s_by_devices(cfg: Config, batches, repeats: int = 5) -> dict[int, float]:
+    """Training throughput on a mesh of 1 device and of every local device (when there are
+    more), the same batches from the same weights: data parallelism against one device."""
+    rows = sum(int((b.src != 0).any(axis=1).sum()) for b in batches)
+    out = {}
+    for n in sorted({1, jax.local_device_count()}):
+        backend = Backend(cfg, len(batches), devices=n)
+        state = [backend.init()]
+
+        def run(backend=backend, state=state):
+            state[0], _ = backend.train_epoch(state[0], batches)
+
+        run()
+        out[n] = rows / median_seconds(run, repeats)
+    return out
 
 
 def step_ms_by_unroll(cfg: Config, batch, repeats: int = 5) -> dict[int, float]:

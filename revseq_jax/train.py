@@ -44,9 +44,26 @@ def init_state(params: dict, tx: optim.GradientTransformation) -> TrainState:
     return jax.jit(lambda p: TrainState(zero, p, tx.init(p), zero))(params)
 
 
-def loss_fn(params: dict, cfg: ModelConfig, batch: Batch, key: jax.Array | None):
-    """Masked cross-entropy of the forward pass under the batch's forcing mask."""
-    logits, _ = forward(params, cfg, batch.src, batch.tgt_in, batch.force, key)
+def loss_fn(
+    params: dict,
+    cfg: ModelConfig,
+    batch: Batch,
+    key: jax.Array | None,
+    compute_dtype: str | None = None,
+):
+    """Masked cross-entropy of the forward pass under the batch's forcing mask.
+
+    With compute_dtype (mixed precision: "bfloat16"), the forward pass runs on a copy of the
+    params in that dtype, so its matmuls and the elementwise work between them do; the logits
+    come back to float32 for the softmax and the loss, and the gradient to the params' own
+    dtype through the cast.
+    """
+    if compute_dtype in (None, "float32"):
+        logits, _ = forward(params, cfg, batch.src, batch.tgt_in, batch.force, key)
+    else:
+        low = jax.tree_util.tree_map(lambda p: p.astype(compute_dtype), params)
+        logits, _ = forward(low, cfg, batch.src, batch.tgt_in, batch.force, key)
+        logits = logits.astype(jnp.float32)
     return masked_cross_entropy(logits, batch.tgt_out)
 
 
@@ -56,20 +73,23 @@ def keep_if(cond: jax.Array, new, old):
 
 
 def train_step_fn(
-    cfg: ModelConfig, tx: optim.GradientTransformation, skip_nonfinite: bool = False
+    cfg: ModelConfig,
+    tx: optim.GradientTransformation,
+    skip_nonfinite: bool = False,
+    compute_dtype: str | None = None,
 ) -> Callable:
     """train_step(state, batch, key) -> (state, metrics), not jitted: one update.
 
     Dropout draws from fold_in(fold_in(key, 1), step), so the same key and data give the same
     run. A step whose loss or gradient norm is NaN or Inf changes nothing but the `nonfinite`
     count; unless skip_nonfinite, every later step is refused too, so the state stays the
-    last finite one for the caller to report and stop.
+    last finite one for the caller to report and stop. compute_dtype: see loss_fn.
     """
 
     def train_step(state: TrainState, batch: Batch, key: jax.Array):
         k = jax.random.fold_in(jax.random.fold_in(key, 1), state.step) if cfg.dropout else None
         (loss, count), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-            state.params, cfg, batch, k
+            state.params, cfg, batch, k, compute_dtype
         )
         norm = optim.global_norm(grads)
         updates, opt_state = tx.update(grads, state.opt_state, state.params)
@@ -90,21 +110,27 @@ def train_step_fn(
 
 
 def make_train_step(
-    cfg: ModelConfig, tx: optim.GradientTransformation, skip_nonfinite: bool = False
+    cfg: ModelConfig,
+    tx: optim.GradientTransformation,
+    skip_nonfinite: bool = False,
+    compute_dtype: str | None = None,
 ) -> Callable:
     """train_step_fn jitted, the state's buffers donated."""
-    return jax.jit(train_step_fn(cfg, tx, skip_nonfinite), donate_argnums=0)
+    return jax.jit(train_step_fn(cfg, tx, skip_nonfinite, compute_dtype), donate_argnums=0)
 
 
 def make_train_chunk(
-    cfg: ModelConfig, tx: optim.GradientTransformation, skip_nonfinite: bool = False
+    cfg: ModelConfig,
+    tx: optim.GradientTransformation,
+    skip_nonfinite: bool = False,
+    compute_dtype: str | None = None,
 ) -> Callable:
     """train_chunk(state, batches, live, key) -> (state, summed metrics): train_step over a
     chunk of K stacked batches [K, B, ...] in one compiled call (a lax.scan), so a small model
     does not pay Python dispatch per step. Steps where live [K] is False change nothing (they
     pad the last chunk of a length to K). Jitted, the state's buffers donated.
     """
-    step = train_step_fn(cfg, tx, skip_nonfinite)
+    step = train_step_fn(cfg, tx, skip_nonfinite, compute_dtype)
 
     def train_chunk(state: TrainState, batches: Batch, live: jax.Array, key: jax.Array):
         def body(state, xs):
@@ -155,15 +181,16 @@ def train_epoch(
     progress: Callable[[int], None] = lambda i: None,
     stop: Callable[[], bool] = lambda: False,
     start: dict | None = None,
+    place: Callable = lambda chunk: chunk,
 ) -> tuple[TrainState, dict]:
     """Run train_chunk over the batches in chunks of `size` until done or stop() holds (it is
     asked before each chunk) -> (state, metrics summed onto `start`, and "batches": how many
-    batches were run)."""
+    batches were run). `place` puts each (stacked, live) chunk on the devices."""
     metrics, done = [], 0
     for stacked, live in chunks(batches, size):
         if stop():
             break
-        state, m = train_chunk(state, stacked, live, key)
+        state, m = train_chunk(state, *place((stacked, live)), key)
         metrics.append(m)
         done += int(live.sum())
         progress(done)

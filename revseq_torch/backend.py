@@ -9,6 +9,7 @@ import torch
 
 from revseq.batching import Batch
 from revseq.config import Config, ModelConfig
+from revseq.errors import RevseqError
 from revseq.layout import infer_config, param_shapes
 from revseq_torch import model, train
 from revseq_torch.beam import beam_search
@@ -26,8 +27,11 @@ class Backend:
 
     name = "torch"
 
-    def __init__(self, cfg: Config, steps_per_epoch: int = 1):
+    def __init__(self, cfg: Config, steps_per_epoch: int = 1, devices: int | None = None):
+        if devices is not None:
+            raise RevseqError("--devices is for the JAX backend; torch runs on one device")
         self.cfg = cfg
+        self.where = "1 cpu device"
         self.tx = train.make_optimizer(cfg.train, steps_per_epoch)
         self._seed = cfg.train.seed
 

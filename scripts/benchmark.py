@@ -51,6 +51,14 @@ def table(results: list[dict], accuracy: dict | None) -> str:
         if "step_ms_by_unroll" in r:
             cells = " / ".join(f"{ms:.1f}" for ms in r["step_ms_by_unroll"].values())
             lines.append(f"{r['backend']} step ms at length 10 with scan unroll 1 / 2 / 4: {cells}")
+        if len(r.get("sentences_per_s_by_devices", {})) > 1:
+            by = r["sentences_per_s_by_devices"]
+            lines.append(
+                f"{r['backend']} train sentences/s on "
+                + " / ".join(f"{n}" for n in by)
+                + " devices: "
+                + " / ".join(f"{v:,.0f}" for v in by.values())
+            )
         if "torch_compile" in r:
             c = r["torch_compile"]
             lines.append(

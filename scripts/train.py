@@ -6,7 +6,7 @@ from pathlib import Path
 
 from revseq import cli, run
 from revseq.backends import BACKENDS
-from revseq.config import PRESETS, preset
+from revseq.config import COMPUTE_DTYPES, PRESETS, preset
 
 # flag -> (type, help); each overrides the preset's setting of the same name.
 SETTINGS = {
@@ -27,6 +27,10 @@ SETTINGS = {
     "length_buckets": (cli.positive_int, "padded lengths (compiled step shapes)"),
     "chunk": (cli.positive_int, "batches of one length back to back (JAX: one compiled call)"),
     "unk_rate": (float, "share of training words made <UNK> each epoch (unknown-word handling)"),
+    "compute_dtype": (
+        cli.one_of(*COMPUTE_DTYPES),
+        "JAX: bfloat16 trains in mixed precision (params and optimizer state stay float32)",
+    ),
 }
 
 
@@ -48,6 +52,12 @@ def main() -> None:
         const=True,
         help="skip (and count) a step with a NaN or Inf loss or gradient instead of stopping",
     )
+    p.add_argument(
+        "--devices",
+        type=cli.positive_int,
+        metavar="N",
+        help="JAX: split each batch over N local devices (default: all of them)",
+    )
     for name, (kind, help_) in SETTINGS.items():
         p.add_argument(f"--{name.replace('_', '-')}", dest=name, type=kind, help=help_)
     args = p.parse_args()
@@ -59,12 +69,13 @@ def main() -> None:
             if given:
                 flags = ", ".join(f"--{k.replace('_', '-')}" for k in given)
                 p.error(f"--resume continues a run with its own settings; drop {flags}")
-            run.resume(args.resume, stop=stop)
+            run.resume(args.resume, stop=stop, devices=args.devices)
             return
         if "n_words" in overrides:
             overrides["vocab_size"] = overrides["n_words"] + 4  # the specials, then the words
         cfg = preset(args.preset or "default").replace(**overrides)
-        run.train(cfg, args.backend or "jax", args.out or run.new_run_dir(), stop=stop)
+        out = args.out or run.new_run_dir()
+        run.train(cfg, args.backend or "jax", out, stop=stop, devices=args.devices)
 
 
 if __name__ == "__main__":
