@@ -112,6 +112,12 @@ def _train(out: Path, cfg: Config, backend_name: str, resuming: bool, log, stop,
     splits, vocab, edges, train_data, val_batches = prepare(cfg, rng)
     steps_per_epoch = len(plan(train_data.lengths, cfg.train.batch_size, edges))
     backend = backends.load(backend_name, cfg, steps_per_epoch, devices)
+    n = backend.device_count
+    if cfg.train.batch_size % n:  # each device trains on the same number of rows
+        raise RevseqError(
+            f"batch size {cfg.train.batch_size} does not split over {n} devices; use a "
+            f"multiple of {n} (--batch-size) or other --devices"
+        )
     if not resuming:
         out.mkdir(parents=True, exist_ok=True)
         record.start(out, cfg, backend_name)

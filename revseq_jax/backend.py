@@ -38,9 +38,8 @@ class Backend:
         use_compilation_cache()
         self.cfg = cfg
         self.mesh = sharding.make_mesh(devices)
-        platform, n = self.mesh.devices.flat[0].platform, self.mesh.size
-        self.where = f"{n} {platform} device{'s' if n > 1 else ''}"
-        sharding.check_batch_size(self.mesh, cfg.train.batch_size)
+        self.device_count = n = self.mesh.size
+        self.where = f"{n} {self.mesh.devices.flat[0].platform} device{'s' if n > 1 else ''}"
         self.tx = train.make_optimizer(cfg.train, steps_per_epoch)
         self._train_chunk = train.make_train_chunk(
             cfg.model, self.tx, cfg.train.skip_nonfinite, cfg.train.compute_dtype

@@ -29,16 +29,6 @@ def make_mesh(devices: int | None = None) -> Mesh:
     return Mesh(np.array(local[:n]), (AXIS,))
 
 
-def check_batch_size(mesh: Mesh, batch_size: int) -> None:
-    """Every device gets the same number of rows, or the run is refused."""
-    n = mesh.size
-    if batch_size % n:
-        raise RevseqError(
-            f"batch size {batch_size} does not split over {n} devices; use a multiple of {n} "
-            f"(--batch-size) or other --devices"
-        )
-
-
 def replicate(tree, mesh: Mesh):
     """Every leaf copied whole onto every device of the mesh."""
     return jax.device_put(tree, NamedSharding(mesh, PartitionSpec()))

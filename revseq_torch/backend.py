@@ -31,7 +31,7 @@ class Backend:
         if devices is not None:
             raise RevseqError("--devices is for the JAX backend; torch runs on one device")
         self.cfg = cfg
-        self.where = "1 cpu device"
+        self.device_count, self.where = 1, "1 cpu device"
         self.tx = train.make_optimizer(cfg.train, steps_per_epoch)
         self._seed = cfg.train.seed
 

@@ -92,6 +92,14 @@ def test_a_run_on_4_devices_reaches_the_accuracy_of_a_run_on_one(tmp_path):
         assert f"{n} cpu device" in proc.stdout
         runs[n] = accuracy(proc.stdout)
     assert runs[4] == runs[1], runs
+    # Decoding is not training: 3 devices, which split neither the batch of 32 nor the decode
+    # batch, decode the 1-device model (rows replicated) to the same lines as one device.
+    sentences = ["the cat sat", "big red car ran on the mat", "the zebra sat"]
+    lines = [
+        script("reverse.py", "--checkpoint", str(tmp_path / "1"), *sentences, **env).stdout
+        for env in ({}, {"XLA_FLAGS": "--xla_force_host_platform_device_count=3"})
+    ]
+    assert lines[0] == lines[1] and len(lines[0].splitlines()) == 3, lines
 
 
 def test_devices_that_do_not_exist_or_do_not_divide_the_batch_are_refused(tmp_path):
