@@ -135,8 +135,9 @@ def measure_backend(name: str, cfg: Config, repeats: int = 5, subset: int = 50) 
         step_ms[length] /= chunk
     out["step_ms_by_length"] = step_ms
     out["compile_s_by_length"] = compile_s
-    if hasattr(bench, "sentences_per_s_by_devices"):
-        out["sentences_per_s_by_devices"] = bench.sentences_per_s_by_devices(cfg, sample, repeats)
+    if hasattr(bench, "seconds_by_devices"):
+        by_devices = bench.seconds_by_devices(cfg, sample, repeats)
+        out["sentences_per_s_by_devices"] = {n: rows / s for n, s in by_devices.items()}
     if hasattr(bench, "step_ms_by_unroll"):
         out["step_ms_by_unroll"] = bench.step_ms_by_unroll(cfg, length_batch(10, B), repeats)
     if hasattr(bench, "notebook_epoch_seconds"):

@@ -11,6 +11,7 @@ import numpy as np
 
 from revseq.batching import Batch
 from revseq.config import ModelConfig, TrainConfig
+from revseq.metrics import add_up
 from revseq_jax import optim
 from revseq_jax.decode import decode_and_score
 from revseq_jax.losses import masked_cross_entropy
@@ -165,11 +166,7 @@ def chunks(batches: Sequence[Batch], size: int) -> list[tuple[Batch, np.ndarray]
 def sum_metrics(metrics: Sequence[dict], start: dict | None = None) -> dict[str, float]:
     """Fetch per-call device metrics at once (one host sync per epoch) and add them up, in
     order, onto `start` (sums carried over from an interrupted epoch)."""
-    out = dict(start or {})
-    for m in jax.device_get(list(metrics)):
-        for k, v in m.items():
-            out[k] = out.get(k, 0.0) + float(v)
-    return out
+    return add_up(jax.device_get(list(metrics)), start)
 
 
 def train_epoch(

@@ -11,6 +11,7 @@ import torch
 
 from revseq.batching import Batch
 from revseq.config import TrainConfig
+from revseq.metrics import add_up
 from revseq_torch import optim
 from revseq_torch.decode import decode_and_score
 from revseq_torch.losses import masked_cross_entropy
@@ -123,15 +124,6 @@ def train_step(model: Seq2Seq, opt: Optimizer, batch: Batch) -> dict[str, float]
     }
 
 
-def sum_metrics(metrics: Sequence[dict], start: dict | None = None) -> dict[str, float]:
-    """Add per-batch metrics key by key, in order, as floats, onto `start`."""
-    out = dict(start or {})
-    for m in metrics:
-        for k, v in m.items():
-            out[k] = out.get(k, 0.0) + float(v)
-    return out
-
-
 def train_epoch(
     model: Seq2Seq,
     opt: Optimizer,
@@ -155,7 +147,7 @@ def train_epoch(
             torch.manual_seed(fold_seed(seed, 1, opt.adam.count))
         metrics.append(train_step(model, opt, batch))
         progress(len(metrics))
-    return {**sum_metrics(metrics, start), "batches": len(metrics)}
+    return {**add_up(metrics, start), "batches": len(metrics)}
 
 
 def evaluate(model: Seq2Seq, batches: Sequence[Batch]) -> dict[str, float]:
@@ -164,6 +156,4 @@ def evaluate(model: Seq2Seq, batches: Sequence[Batch]) -> dict[str, float]:
     The decoder runs free (no forcing), so a row matches exactly when greedy decoding would
     reproduce its reference; the pass is the greedy decoder's own.
     """
-    return sum_metrics(
-        [decode_and_score(model, b.src, b.tgt_out)[2] for b in map(to_tensors, batches)]
-    )
+    return add_up(decode_and_score(model, b.src, b.tgt_out)[2] for b in map(to_tensors, batches))
