@@ -13,22 +13,26 @@ from revseq.batching import edges_for
 from revseq.data import Sentence
 from revseq.errors import RevseqError
 from revseq.metrics import Decoded
-from revseq.vocab import SPECIALS, UNK
+from revseq.vocab import SPECIALS, UNK, Vocabulary
 
 # The longest sentence the tools take. The GRUs have no length limit, but every new padded
 # length compiles anew (JAX) and a model trained on 3-10 words is lost long before this.
 MAX_WORDS = 100
 
 
-def restore_unknown(d: Decoded) -> Decoded:
-    """Each <UNK> in the prediction replaced by the source word under its step's attention
-    peak (the source holds the words as given, unknown ones included)."""
+def restore_unknown(d: Decoded, vocab: Vocabulary) -> Decoded:
+    """Each <UNK> in the prediction replaced by a source word the vocabulary lacks: of the
+    source positions that read <UNK>, the one its step attends to most (the rare-word copy of
+    Luong et al., 2015). Restricting the choice to those positions matters: a step's attention
+    peak need not sit on the word it copies. With no unknown word in the source, <UNK> stays."""
     unk = SPECIALS[UNK]
-    if unk not in d.prediction:
+    unknown = [i for i, w in enumerate(d.source) if vocab.stoi.get(w, UNK) == UNK]
+    if unk not in d.prediction or not unknown:
         return d
-    n = len(d.source)
     words = [
-        d.source[int(np.argmax(d.attention[t, :n]))] if w == unk and t < len(d.attention) else w
+        d.source[unknown[int(np.argmax(d.attention[t, unknown]))]]
+        if w == unk and t < len(d.attention)
+        else w
         for t, w in enumerate(d.prediction)
     ]
     return dataclasses.replace(d, prediction=tuple(words))
@@ -77,4 +81,4 @@ class Model:
             beam=beam,
             length_penalty=length_penalty,
         )
-        return [restore_unknown(d) for d in items] if restore_unk else items
+        return [restore_unknown(d, self.ckpt.vocab) for d in items] if restore_unk else items
