@@ -1,16 +1,28 @@
-"""Attention heatmaps and loss curves, written as PNG files."""
+"""Attention heatmaps and loss curves, written as PNG files.
+
+Figures are made with matplotlib's object API (`Figure`, no pyplot), so drawing needs no GUI
+backend and changes no matplotlib setting of the process that imports this module.
+"""
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 import seaborn as sns
+from matplotlib.figure import Figure
+
+from revseq.checkpoint import atomic_write
+
+
+def _save(fig: Figure, path: Path) -> None:
+    """The figure as a PNG file, written atomically (a crash leaves the old file or none)."""
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=120)
+    atomic_write(Path(path), buffer.getvalue())
 
 
 def attention_heatmap(
@@ -21,7 +33,8 @@ def attention_heatmap(
     title: str = "Attention weights",
 ) -> None:
     """Heatmap of weights [decoder steps, encoder tokens]: x encoder tokens, y decoder steps."""
-    fig, ax = plt.subplots(figsize=(1.0 + 0.6 * len(source), 1.0 + 0.5 * len(steps)))
+    fig = Figure(figsize=(1.0 + 0.6 * len(source), 1.0 + 0.5 * len(steps)))
+    ax = fig.subplots()
     sns.heatmap(
         weights,
         xticklabels=list(source),
@@ -35,17 +48,18 @@ def attention_heatmap(
     ax.set_xlabel("Encoder tokens (input)")
     ax.set_ylabel("Decoder steps (output)")
     ax.set_title(title)
-    plt.xticks(rotation=45, ha="right")
-    plt.yticks(rotation=0)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    ax.tick_params(axis="x", labelrotation=45)
+    ax.tick_params(axis="y", labelrotation=0)
+    for label in ax.get_xticklabels():
+        label.set_horizontalalignment("right")
+    _save(fig, path)
 
 
 def loss_curve(history: Sequence[dict], path: Path) -> None:
     """Train and validation loss per epoch (log scale), the best epoch marked."""
     epochs = [h["epoch"] for h in history]
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig = Figure(figsize=(6, 4))
+    ax = fig.subplots()
     ax.plot(epochs, [h["train_loss"] for h in history], marker="o", label="train (teacher forcing)")
     ax.plot(epochs, [h["val_loss"] for h in history], marker="o", label="validation (free running)")
     best = min(history, key=lambda h: h["val_loss"])
@@ -54,15 +68,14 @@ def loss_curve(history: Sequence[dict], path: Path) -> None:
     ax.set_xlabel("epoch")
     ax.set_ylabel("cross-entropy per target token")
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def alignment_curve(history: Sequence[dict], path: Path) -> None:
     """Validation alignment (attention peak on the mirrored word) and exact match per epoch."""
     rows = [h for h in history if "val_alignment" in h]
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig = Figure(figsize=(6, 4))
+    ax = fig.subplots()
     epochs = [h["epoch"] for h in rows]
     ax.plot(epochs, [h["val_alignment"] for h in rows], marker="o", label="attention on mirror")
     ax.plot(epochs, [h["val_exact"] for h in rows], marker="o", label="exact match")
@@ -71,6 +84,4 @@ def alignment_curve(history: Sequence[dict], path: Path) -> None:
     ax.set_ylabel("% of validation word steps / sentences")
     ax.set_title("When the anti-diagonal forms")
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _save(fig, path)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from revseq import report
+from revseq import checkpoint, report
 from revseq.metrics import Decoded
 from revseq.probes import Evidence
 
@@ -55,4 +55,5 @@ def write(out: Path, ev: Evidence, history: list[dict], title: str) -> None:
     if history:
         plots.loss_curve(history, out / "loss_curve.png")
         plots.alignment_curve(history, out / "alignment_curve.png")
-    (out / "report.md").write_text(report.markdown(ev, title, history, captions))
+    text = report.markdown(ev, title, history, captions)
+    checkpoint.atomic_write(out / "report.md", text.encode())
