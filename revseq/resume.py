@@ -11,7 +11,7 @@ progress. It is written like every checkpoint file (revseq.checkpoint.write).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -27,32 +27,34 @@ SCALARS = ("adam.count", "step", "nonfinite")
 
 
 @dataclass
-class Snapshot:
-    """Where a run stands; see the module's docstring."""
+class Progress:
+    """Where a run stands: the epoch in progress, its batches done, and what came before."""
 
-    state: dict[str, np.ndarray]
-    epoch: int  # the epoch in progress, 1-based (epochs + 1 once training is over)
-    position: int  # batches of that epoch already trained
-    data_rng: dict  # numpy bit generator state before that epoch's batches were drawn
-    history: list[dict]  # metrics.jsonl rows of the finished epochs
-    partial: dict[str, float]  # train metric sums of the batches done in the epoch in progress
+    epoch: int = 1  # the epoch in progress, 1-based (epochs + 1 once training is over)
+    position: int = 0  # batches of that epoch already trained
+    data_rng: dict = field(default_factory=dict)  # data-order generator before its batches
+    history: list[dict] = field(default_factory=list)  # metrics.jsonl rows of finished epochs
+    partial: dict[str, float] = field(default_factory=dict)  # train sums of the batches done
 
-
-def save(folder: Path, snap: Snapshot, config: Config, vocab: Vocabulary) -> None:
-    """Write last.safetensors (+ last.json) atomically."""
-    meta = {
-        "epoch": snap.epoch,
-        "position": snap.position,
-        "data_rng": snap.data_rng,
-        "history": snap.history,
-        "partial": snap.partial,
-        "config": config.to_dict(),
-        "vocab": vocab.to_json(),
-    }
-    checkpoint.write(folder, LAST, snap.state, meta)
+    def best_val_loss(self) -> float:
+        """The lowest validation loss of the finished epochs (inf before the first)."""
+        return min((row["val_loss"] for row in self.history), default=float("inf"))
 
 
-def load(folder: Path, config: Config, vocab: Vocabulary) -> Snapshot:
+def save(
+    folder: Path,
+    state: dict[str, np.ndarray],
+    progress: Progress,
+    config: Config,
+    vocab: Vocabulary,
+) -> None:
+    """Write last.safetensors (+ last.json) atomically: the state's arrays, the progress and
+    the run's config and vocabulary in its header."""
+    meta = {**asdict(progress), "config": config.to_dict(), "vocab": vocab.to_json()}
+    checkpoint.write(folder, LAST, state, meta)
+
+
+def load(folder: Path, config: Config, vocab: Vocabulary) -> tuple[dict[str, np.ndarray], Progress]:
     """Read last.safetensors and check it belongs to this run: the config and vocabulary
     equal the run's, every parameter and optimizer array has its shape. Else RevseqError."""
     where = str(Path(folder) / f"{LAST}.safetensors")
@@ -73,8 +75,7 @@ def load(folder: Path, config: Config, vocab: Vocabulary) -> Snapshot:
         if tensors[name].shape != shape:
             raise RevseqError(f"{where}: {name} has shape {tensors[name].shape}, needs {shape}")
     try:
-        return Snapshot(
-            tensors,
+        progress = Progress(
             int(meta["epoch"]),
             int(meta["position"]),
             dict(meta["data_rng"]),
@@ -83,6 +84,7 @@ def load(folder: Path, config: Config, vocab: Vocabulary) -> Snapshot:
         )
     except (KeyError, TypeError, ValueError) as e:
         raise RevseqError(f"{where}: its header lacks or garbles {e}") from None
+    return tensors, progress
 
 
 def differences(a: dict, b: dict, prefix: str = "") -> str:

@@ -1,38 +1,33 @@
-"""A training run: data, epochs with logs, the best checkpoint, then the test-set report."""
+"""A training run, as a recipe: prepare the task; restore or initialise; for each epoch train,
+validate, keep the best and the last checkpoint; then evaluate the best on the test split.
+
+What the run writes lives in revseq.run_folder, the test-set report in revseq.finish.
+"""
 
 from __future__ import annotations
 
-import json
 import shlex
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
+from tqdm import tqdm
 
-from revseq import backends, checkpoint, evaluation, faults, probes, record, report, report_files
-from revseq import resume as resume_state
+from revseq import backends, faults, finish, record
 from revseq.batching import Batch, Encoded, batches, edges_for, encode, plan, with_unknowns
-from revseq.cli import progress
 from revseq.config import Config
 from revseq.data import Splits, make_splits, task_words
 from revseq.errors import RevseqError, StoppedError
 from revseq.init import init_params
 from revseq.metrics import Decoded
+from revseq.resume import Progress
+from revseq.run_folder import RunFolder
 from revseq.vocab import Vocabulary
 
+# Sentences per validation batch (a static shape: the last batch is padded with empty rows).
 EVAL_BATCH = 256
-
-
-def new_run_dir(root: Path = Path("runs")) -> Path:
-    """runs/YYYYmmdd-HHMMSS (with a suffix if taken)."""
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    path, i = root / stamp, 1
-    while path.exists():
-        path, i = root / f"{stamp}-{i}", i + 1
-    return path
 
 
 class Task(NamedTuple):
@@ -75,12 +70,7 @@ def train(
     JAX, how many local devices share each batch, None for all): train, keep the best weights
     by validation loss and the state to resume from, evaluate the best on the test split.
     stop() is asked between steps; when it holds, the run saves `last` and raises
-    StoppedError.
-
-    Writes into `out`: run.json, best.safetensors + best.json, last.safetensors + last.json,
-    metrics.jsonl, test.txt, attention_heatmap.png, loss_curve.png, report.md. Returns the
-    decoded test sentences.
-    """
+    StoppedError. Returns the decoded test sentences; revseq.run_folder lists the files."""
     cfg.validate()
     if cfg.train.compute_dtype != "float32" and backend_name != "jax":
         raise RevseqError(
@@ -90,7 +80,7 @@ def train(
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         raise RevseqError(f"{out} already holds files; choose a new --out")
-    return _train(out, cfg, backend_name, False, log, stop, devices)
+    return _run(out, cfg, backend_name, False, log, stop, devices)
 
 
 def resume(
@@ -102,168 +92,168 @@ def resume(
     """Go on with the run in `out` from its `last` checkpoint (from the start if it has none
     yet), with its own config and backend; the weights it ends with are those of the run
     had it never stopped (bit for bit on the device count it ran on)."""
-    out = Path(out)
-    cfg, backend_name = record.read(out)
-    return _train(out, cfg, backend_name, True, log, stop, devices)
+    cfg, backend_name = record.read(Path(out))
+    return _run(Path(out), cfg, backend_name, True, log, stop, devices)
 
 
-def _train(out: Path, cfg: Config, backend_name: str, resuming: bool, log, stop, devices):
+def _run(out: Path, cfg: Config, backend_name: str, resuming: bool, log, stop, devices):
+    """The recipe that train and resume follow."""
     rng = np.random.default_rng(cfg.train.seed)
-    splits, vocab, edges, train_data, val_batches = prepare(cfg, rng)
-    steps_per_epoch = len(plan(train_data.lengths, cfg.train.batch_size, edges))
-    backend = backends.load(backend_name, cfg, steps_per_epoch, devices)
+    task = prepare(cfg, rng)
+    steps = len(plan(task.train.lengths, cfg.train.batch_size, task.edges))
+    backend = open_backend(backend_name, cfg, steps, devices)
+    folder = RunFolder(out, cfg, task.vocab, backend_name)
+    saved = folder.load_last() if resuming and folder.has_last() else None  # before any write
+    folder.reopen(task.splits.test) if resuming else folder.create(task.splits.test)
+    log(describe(backend, task, folder))
+    state, progress = restore_or_init(saved, backend, cfg, steps, rng, log)
+    folder.write_metrics(progress.history)
+    for i, batches_ in enumerate(epochs(cfg, task, rng, progress)):
+        if i == 0:  # before the first epoch this process trains
+            compile_steps(backend, state, batches_, task.val_batches, log)
+        started = time.perf_counter()
+        state, sums = train_epoch(backend, state, batches_, progress, folder, stop)
+        row = validate(backend, state, task, progress, sums, started)
+        log(epoch_line(row, cfg.train.epochs))
+        keep_best_and_last(folder, backend, state, progress, row, rng, log)
+    return finish.evaluate_best(folder.path, backend, task, cfg.data, progress.history, log)
+
+
+def open_backend(name: str, cfg: Config, steps_per_epoch: int, devices: int | None):
+    """The run's backend, refused (before any file is made) when a batch does not split
+    evenly over its devices."""
+    backend = backends.load(name, cfg, steps_per_epoch, devices)
     n = backend.device_count
     if cfg.train.batch_size % n:  # each device trains on the same number of rows
         raise RevseqError(
             f"batch size {cfg.train.batch_size} does not split over {n} devices; use a "
             f"multiple of {n} (--batch-size) or other --devices"
         )
-    if not resuming:
-        out.mkdir(parents=True, exist_ok=True)
-        record.start(out, cfg, backend_name)
-    has_last = (out / f"{resume_state.LAST}.safetensors").exists()
-    snap = resume_state.load(out, cfg, vocab) if resuming and has_last else None
-    if resuming:  # the folder is sound: record this process, drop writes cut short by a crash
-        record.add_invocation(out)
-        for tmp in out.glob(".*.tmp"):
-            tmp.unlink()
-    test_text = "".join(" ".join(s) + "\n" for s in splits.test)
-    checkpoint.atomic_write(out / "test.txt", test_text.encode())
-    log(
-        f"Backend {backend_name} on {backend.where} | "
-        f"{len(splits.train)}/{len(splits.val)}/{len(splits.test)} sentences | "
-        f"vocabulary {len(vocab)} | buckets {edges} | run folder {out}"
+    return backend
+
+
+def describe(backend, task: Task, folder: RunFolder) -> str:
+    """The run's first log line."""
+    s = task.splits
+    return (
+        f"Backend {folder.backend_name} on {backend.where} | "
+        f"{len(s.train)}/{len(s.val)}/{len(s.test)} sentences | "
+        f"vocabulary {len(task.vocab)} | buckets {task.edges} | run folder {folder.path}"
     )
-    if snap is not None:
-        state = backend.restore(snap.state)
-        rng.bit_generator.state = snap.data_rng
-        if snap.epoch > cfg.train.epochs:
-            log("Training had finished; evaluating the best model again")
-        else:
-            log(f"Resuming at epoch {snap.epoch}, batch {snap.position} of {steps_per_epoch}")
+
+
+def restore_or_init(saved, backend, cfg: Config, steps: int, rng: np.random.Generator, log):
+    """(training state, Progress): from the `last` checkpoint's (arrays, progress) when there
+    is one (rng set back to where that epoch's draws began), else fresh weights from the run's
+    seed (revseq.init) at epoch 1."""
+    if saved is None:
+        return backend.start(init_params(cfg.model, cfg.train.seed)), Progress()
+    arrays, progress = saved
+    rng.bit_generator.state = progress.data_rng
+    if progress.epoch > cfg.train.epochs:
+        log("Training had finished; evaluating the best model again")
     else:
-        state = backend.start(init_params(cfg.model, cfg.train.seed))
-        snap = resume_state.Snapshot({}, 1, 0, rng.bit_generator.state, [], {})
-    epoch, position, history, partial = snap.epoch, snap.position, snap.history, snap.partial
-    write_metrics(out, history)
-    best = min((r["val_loss"] for r in history), default=float("inf"))
-    extra = {"backend": backend_name, "command": shlex.join(sys.argv)}
-    E = cfg.train.epochs
+        log(f"Resuming at epoch {progress.epoch}, batch {progress.position} of {steps}")
+    return backend.restore(arrays), progress
 
-    def save_last(epoch: int, position: int, data_rng: dict, partial: dict) -> None:
-        snap = resume_state.Snapshot(
-            backend.snapshot(state), epoch, position, data_rng, history, partial
-        )
-        resume_state.save(out, snap, cfg, vocab)
 
-    if epoch <= E:
-        data_rng = rng.bit_generator.state  # before this epoch's draws: resuming redraws them
-        batches = epoch_batches(cfg, train_data, edges, rng)
-        start = time.perf_counter()
-        backend.compile(state, batches, val_batches)
-        if (seconds := time.perf_counter() - start) > 0.05:
-            shapes = len({b.src.shape for b in batches})
-            log(f"Compiled the train step for {shapes} shape(s) in {seconds:.1f}s")
-    while epoch <= E:
-        start = time.perf_counter()
-        bar = progress(f"Epoch {epoch:02d}/{E:02d}", len(batches))
+def epochs(cfg: Config, task: Task, rng: np.random.Generator, progress: Progress):
+    """Each remaining epoch's batches, drawn from rng; progress records the generator's state
+    before the draws, so a resumed run draws the same batches and forcing masks again."""
+    while progress.epoch <= cfg.train.epochs:
+        progress.data_rng = rng.bit_generator.state
+        yield epoch_batches(cfg, task.train, task.edges, rng)
 
-        def stepped(i: int, offset: int = position, bar=bar) -> None:
-            bar(offset + i)
+
+def compile_steps(backend, state, train_batches: list[Batch], val_batches: list[Batch], log):
+    """Compile the train step for every batch shape before training (JAX; torch: nothing)."""
+    start = time.perf_counter()
+    backend.compile(state, train_batches, val_batches)
+    if (seconds := time.perf_counter() - start) > 0.05:
+        shapes = len({b.src.shape for b in train_batches})
+        log(f"Compiled the train step for {shapes} shape(s) in {seconds:.1f}s")
+
+
+def train_epoch(backend, state, batches_: list[Batch], progress: Progress, folder, stop):
+    """Train on the epoch's batches from progress.position on -> (state, summed metrics).
+
+    A non-finite step stops the run (unless TrainConfig.skip_nonfinite); a stop() request
+    saves `last` where the epoch stands and raises StoppedError.
+    """
+    E, pos = folder.cfg.train.epochs, progress.position
+    with tqdm(
+        total=len(batches_), initial=pos, desc=f"Epoch {progress.epoch:02d}/{E:02d}",
+        unit="step", leave=False, disable=None,
+    ) as bar:  # fmt: skip
+
+        def stepped(done: int) -> None:
+            bar.update(pos + done - bar.n)
             faults.point("step")
 
-        state, tm = backend.train_epoch(state, batches[position:], stepped, stop, partial)
-        done = position + int(tm.pop("batches"))
-        if tm.get("nonfinite") and not cfg.train.skip_nonfinite:
-            bad = position + int(tm["updates"] - partial.get("updates", 0)) + 1
-            raise RevseqError(
-                f"non-finite loss or gradient at epoch {epoch}, step {bad} of {len(batches)}: "
-                f"training stopped; best and last keep the last finite model "
-                f"(--skip-nonfinite skips such steps instead)"
-            )
-        if done < len(batches):
-            save_last(epoch, done, data_rng, tm)
-            raise StoppedError(
-                f"at epoch {epoch}, step {done} of {len(batches)}; saved "
-                f"{out / 'last.safetensors'}; go on with: "
-                f"python scripts/train.py --resume {shlex.quote(str(out))}"
-            )
-        vm = backend.evaluate(state, val_batches)
-        row = {
-            "epoch": epoch,
-            "train_loss": tm["loss_sum"] / tm["count"] if tm["count"] else float("nan"),
-            "val_loss": vm["loss_sum"] / vm["count"],
-            "val_exact": 100.0 * vm["exact"] / len(splits.val),
-            # the share of word steps whose attention peaks on the mirrored source word
-            "val_alignment": 100.0 * vm["aligned"] / max(vm["word_steps"], 1),
-            "seconds": time.perf_counter() - start,
-        }
-        if tm["nonfinite"]:
-            row["skipped_steps"] = int(tm["nonfinite"])
-        if not np.isfinite(row["val_loss"]):
-            raise RevseqError(
-                f"training diverged: validation loss {row['val_loss']} at epoch "
-                f"{epoch}; the best checkpoint so far is kept"
-            )
-        row["best"] = row["val_loss"] < best
-        history.append(row)
-        with open(out / "metrics.jsonl", "a") as f:
-            f.write(json.dumps(row) + "\n")
-        skipped = f" | skipped {row['skipped_steps']} non-finite" if tm["nonfinite"] else ""
-        log(
-            f"Epoch {epoch:02d}/{E:02d} | Train Loss: {row['train_loss']:.4f} | "
-            f"Val Loss: {row['val_loss']:.4f} | Val Exact: {row['val_exact']:.2f}% | "
-            f"Align: {row['val_alignment']:.1f}% | {row['seconds']:.1f}s{skipped}"
+        state, sums = backend.train_epoch(state, batches_[pos:], stepped, stop, progress.partial)
+    done = pos + int(sums.pop("batches"))
+    if sums.get("nonfinite") and not folder.cfg.train.skip_nonfinite:
+        bad = pos + int(sums["updates"] - progress.partial.get("updates", 0)) + 1
+        raise RevseqError(
+            f"non-finite loss or gradient at epoch {progress.epoch}, step {bad} of "
+            f"{len(batches_)}: training stopped; best and last keep the last finite model "
+            f"(--skip-nonfinite skips such steps instead)"
         )
-        if row["best"]:
-            best = row["val_loss"]
-            checkpoint.save(
-                out,
-                backend.to_numpy(backend.params(state)),
-                cfg,
-                vocab,
-                {**extra, "epoch": epoch, "val_loss": best},
-            )
-            log(f"  -> best model saved (val_loss: {best:.4f})")
-        epoch, position, partial = epoch + 1, 0, {}
-        data_rng = rng.bit_generator.state
-        if epoch <= E:
-            batches = epoch_batches(cfg, train_data, edges, rng)
-        save_last(epoch, 0, data_rng, {})  # after best: a crash between redoes this epoch
+    if done < len(batches_):
+        progress.position, progress.partial = done, sums
+        folder.save_last(backend.snapshot(state), progress)
+        raise StoppedError(
+            f"at epoch {progress.epoch}, step {done} of {len(batches_)}; saved "
+            f"{folder.path / 'last.safetensors'}; go on with: "
+            f"python scripts/train.py --resume {shlex.quote(str(folder.path))}"
+        )
+    return state, sums
 
-    log("Loading the best model for evaluation...")
-    ckpt = checkpoint.load(out)
-    params = backend.from_numpy(ckpt.params)
 
-    def decode(sentences):
-        return evaluation.decode(backend, params, vocab, sentences, edges)
+def validate(backend, state, task: Task, progress: Progress, sums: dict, started: float) -> dict:
+    """The epoch's metrics.jsonl row: train loss, free-running validation loss, exact match
+    and alignment, seconds since `started` (and skipped steps). A non-finite validation
+    loss stops the run."""
+    vm = backend.evaluate(state, task.val_batches)
+    row = {
+        "epoch": progress.epoch,
+        "train_loss": sums["loss_sum"] / sums["count"] if sums["count"] else float("nan"),
+        "val_loss": vm["loss_sum"] / vm["count"],
+        "val_exact": 100.0 * vm["exact"] / len(task.splits.val),
+        # the share of word steps whose attention peaks on the mirrored source word
+        "val_alignment": 100.0 * vm["aligned"] / max(vm["word_steps"], 1),
+        "seconds": time.perf_counter() - started,
+    }
+    if sums["nonfinite"]:
+        row["skipped_steps"] = int(sums["nonfinite"])
+    if not np.isfinite(row["val_loss"]):
+        raise RevseqError(
+            f"training diverged: validation loss {row['val_loss']} at epoch "
+            f"{progress.epoch}; the best checkpoint so far is kept"
+        )
+    return row
 
-    items = decode(splits.test)
-    log("\n" + report.examples(items))
-    log(report.accuracy_line(items))
-    ev = probes.gather(decode, items, cfg.data)
-    log("\n" + report.analysis(items, ev))
-    report_files.write(out, ev, history, f"revseq run ({backend_name})")
-    log(
-        f"\nWrote {out}: run.json, best.safetensors, last.safetensors (+ .json), "
-        "metrics.jsonl, test.txt, report.md, attention_heatmap.png, attention_*.png, "
-        "loss_curve.png, alignment_curve.png"
+
+def epoch_line(row: dict, epochs_: int) -> str:
+    """The log line of an epoch."""
+    skipped = f" | skipped {row['skipped_steps']} non-finite" if "skipped_steps" in row else ""
+    return (
+        f"Epoch {row['epoch']:02d}/{epochs_:02d} | Train Loss: {row['train_loss']:.4f} | "
+        f"Val Loss: {row['val_loss']:.4f} | Val Exact: {row['val_exact']:.2f}% | "
+        f"Align: {row['val_alignment']:.1f}% | {row['seconds']:.1f}s{skipped}"
     )
-    return items
 
 
-def read_metrics(folder: Path) -> list[dict]:
-    """The rows of a run folder's metrics.jsonl ([] when it has none)."""
-    path = Path(folder) / "metrics.jsonl"
-    if not path.is_file():
-        return []
-    try:
-        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    except ValueError:
-        raise RevseqError(f"{path} is damaged (not one JSON object a line)") from None
-
-
-def write_metrics(out: Path, history: list[dict]) -> None:
-    """metrics.jsonl from the rows so far (a resumed run drops rows its `last` did not see)."""
-    text = "".join(json.dumps(row) + "\n" for row in history)
-    checkpoint.atomic_write(out / "metrics.jsonl", text.encode())
+def keep_best_and_last(folder: RunFolder, backend, state, progress: Progress, row: dict, rng, log):
+    """Record the epoch; save `best` when its validation loss is the lowest so far, then
+    `last` at the start of the next epoch, whose draws begin at rng's state (after best: a
+    crash between the two redoes this epoch)."""
+    row["best"] = row["val_loss"] < progress.best_val_loss()
+    progress.history.append(row)
+    folder.write_metrics(progress.history)
+    if row["best"]:
+        folder.save_best(backend.to_numpy(backend.params(state)), row["epoch"], row["val_loss"])
+        log(f"  -> best model saved (val_loss: {row['val_loss']:.4f})")
+    progress.epoch, progress.position, progress.partial = progress.epoch + 1, 0, {}
+    progress.data_rng = rng.bit_generator.state
+    folder.save_last(backend.snapshot(state), progress)

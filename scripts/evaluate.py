@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from revseq import cli, probes, report, report_files, run
+from revseq import cli, probes, report, report_files, run_folder
 from revseq.backends import BACKENDS
 from revseq.data import split_words
 from revseq.errors import RevseqError
@@ -52,7 +52,7 @@ def main() -> None:
     print(report.accuracy_line(items))
     if args.report:
         ev = probes.gather(lambda s: model.decode(s, **options), items, model.ckpt.config.data)
-        history = run.read_metrics(args.checkpoint)
+        history = run_folder.read_metrics(args.checkpoint)
         title = f"revseq evaluation of {args.checkpoint}" + (
             f", beam {args.beam}" if args.beam > 1 else ""
         )

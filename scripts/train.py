@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from revseq import cli, run
+from revseq import cli, run, run_folder
 from revseq.backends import BACKENDS
 from revseq.config import COMPUTE_DTYPES, PRESETS, preset
 
@@ -74,7 +74,7 @@ def main() -> None:
         if "n_words" in overrides:
             overrides["vocab_size"] = overrides["n_words"] + 4  # the specials, then the words
         cfg = preset(args.preset or "default").replace(**overrides)
-        out = args.out or run.new_run_dir()
+        out = args.out or run_folder.new_run_dir()
         run.train(cfg, args.backend or "jax", out, stop=stop, devices=args.devices)
 
 

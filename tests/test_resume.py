@@ -87,8 +87,8 @@ def test_sigkill_while_writing_a_checkpoint_leaves_the_previous_one_loadable(
     assert proc.returncode == -signal.SIGKILL
     assert list(out.glob(f".{name}.safetensors.*.tmp")), "the kill came mid-write"
     if name == "last":
-        snap = resume.load(out, checkpoint.load(out).config, checkpoint.load(out).vocab)
-        assert (snap.epoch, len(snap.history)) == (2, 1)  # the one written after epoch 1
+        _, progress = resume.load(out, checkpoint.load(out).config, checkpoint.load(out).vocab)
+        assert (progress.epoch, len(progress.history)) == (2, 1)  # the one written after epoch 1
     else:
         assert checkpoint.load(out).extra["epoch"] == 1
     resume_ok(out)

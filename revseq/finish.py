@@ -1,0 +1,37 @@
+"""After training: the best checkpoint evaluated on the test split, the Part 4 analysis, and
+the report folder (revseq.report_files)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from revseq import checkpoint, evaluation, probes, report, report_files
+from revseq.config import DataConfig
+from revseq.metrics import Decoded
+
+
+def evaluate_best(
+    out: Path, backend, task, data: DataConfig, history: list[dict], log: Callable[[str], None]
+) -> list[Decoded]:
+    """Reload `best` from the run folder, decode the test split and the probes, log the
+    examples, the accuracy line and the analysis, write the report files; returns the decoded
+    test sentences. `task` is revseq.run.Task."""
+    log("Loading the best model for evaluation...")
+    params = backend.from_numpy(checkpoint.load(out).params)
+
+    def decode(sentences):
+        return evaluation.decode(backend, params, task.vocab, sentences, task.edges)
+
+    items = decode(task.splits.test)
+    log("\n" + report.examples(items))
+    log(report.accuracy_line(items))
+    ev = probes.gather(decode, items, data)
+    log("\n" + report.analysis(items, ev))
+    report_files.write(out, ev, history, f"revseq run ({backend.name})")
+    log(
+        f"\nWrote {out}: run.json, best.safetensors, last.safetensors (+ .json), "
+        "metrics.jsonl, test.txt, report.md, attention_heatmap.png, attention_*.png, "
+        "loss_curve.png, alignment_curve.png"
+    )
+    return items

@@ -1,0 +1,90 @@
+"""The files a training run keeps in its folder, and the only code that writes them.
+
+run.json (revseq.record), test.txt, metrics.jsonl, best.* (revseq.checkpoint) and last.*
+(revseq.resume); every file is written atomically (revseq.checkpoint.atomic_write).
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from revseq import checkpoint, record, resume
+from revseq.config import Config
+from revseq.data import Sentence
+from revseq.errors import RevseqError
+from revseq.vocab import Vocabulary
+
+
+def new_run_dir(root: Path = Path("runs")) -> Path:
+    """runs/YYYYmmdd-HHMMSS (with a suffix if taken)."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    path, i = root / stamp, 1
+    while path.exists():
+        path, i = root / f"{stamp}-{i}", i + 1
+    return path
+
+
+class RunFolder:
+    """A run folder seen by the run that trains in it: config, vocabulary and backend known."""
+
+    def __init__(self, path: Path, cfg: Config, vocab: Vocabulary, backend_name: str):
+        self.path, self.cfg, self.vocab, self.backend_name = Path(path), cfg, vocab, backend_name
+
+    def create(self, test: Sequence[Sentence]) -> None:
+        """A new run: the folder, run.json and test.txt."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        record.start(self.path, self.cfg, self.backend_name)
+        self._write_test(test)
+
+    def reopen(self, test: Sequence[Sentence]) -> None:
+        """A resumed run: record this process, drop temporaries a crash cut short."""
+        record.add_invocation(self.path)
+        for tmp in self.path.glob(".*.tmp"):
+            tmp.unlink()
+        self._write_test(test)
+
+    def _write_test(self, test: Sequence[Sentence]) -> None:
+        text = "".join(" ".join(s) + "\n" for s in test)
+        checkpoint.atomic_write(self.path / "test.txt", text.encode())
+
+    def has_last(self) -> bool:
+        """Whether a `last` checkpoint exists to resume from."""
+        return (self.path / f"{resume.LAST}.safetensors").exists()
+
+    def load_last(self) -> tuple[dict[str, np.ndarray], resume.Progress]:
+        """The training state's arrays and the progress of `last`, checked against the run."""
+        return resume.load(self.path, self.cfg, self.vocab)
+
+    def save_last(self, state: dict[str, np.ndarray], progress: resume.Progress) -> None:
+        """`last`: everything --resume needs."""
+        resume.save(self.path, state, progress, self.cfg, self.vocab)
+
+    def save_best(self, params: dict[str, np.ndarray], epoch: int, val_loss: float) -> None:
+        """`best`: the weights with the lowest validation loss so far."""
+        extra = {"backend": self.backend_name, "command": shlex.join(sys.argv)}
+        extra |= {"epoch": epoch, "val_loss": val_loss}
+        checkpoint.save(self.path, params, self.cfg, self.vocab, extra)
+
+    def write_metrics(self, history: list[dict]) -> None:
+        """metrics.jsonl from the rows so far (a resumed run drops rows its `last` did not
+        see), rewritten whole each epoch."""
+        text = "".join(json.dumps(row) + "\n" for row in history)
+        checkpoint.atomic_write(self.path / "metrics.jsonl", text.encode())
+
+
+def read_metrics(folder: Path) -> list[dict]:
+    """The rows of a run folder's metrics.jsonl ([] when it has none)."""
+    path = Path(folder) / "metrics.jsonl"
+    if not path.is_file():
+        return []
+    try:
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    except ValueError:
+        raise RevseqError(f"{path} is damaged (not one JSON object a line)") from None
