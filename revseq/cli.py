@@ -1,4 +1,4 @@
-"""What every script shares: one-line errors, exit codes, argument checks, a progress line."""
+"""What every script shares: one-line errors, exit codes, argument checks."""
 
 from __future__ import annotations
 
@@ -130,21 +130,3 @@ class StopSignals:
     def __exit__(self, *exc) -> None:
         for s, handler in self._old.items():
             signal.signal(s, handler)
-
-
-def progress(label: str, total: int) -> Callable[[int], None]:
-    """A callback drawing `label [#####.....] i/total` on stderr when it is a terminal."""
-    if not sys.stderr.isatty():
-        return lambda i: None
-
-    def show(i: int) -> None:
-        filled = 30 * i // max(total, 1)
-        end = "\r" if i < total else "\r\033[K"
-        print(
-            f"{label} [{'#' * filled}{'.' * (30 - filled)}] {i}/{total}",
-            end=end,
-            file=sys.stderr,
-            flush=True,
-        )
-
-    return show
