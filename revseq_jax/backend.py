@@ -164,6 +164,21 @@ class Backend:
             tokens, _, weights = beam_search(params, self.cfg.model, src, beam, length_penalty)
         return np.asarray(tokens), np.asarray(weights)
 
+    def describe(self) -> list[str]:
+        """Lines naming the platform, the devices jax sees and those this backend uses."""
+        every = jax.devices()
+        return [
+            f"jax platform {jax.default_backend()}: {len(every)} device(s), "
+            f"{jax.process_count()} process(es); this backend uses {self.where}",
+            *(f"  {d.id}: {d.device_kind}" for d in self.mesh.devices.flat),
+        ]
+
+    @staticmethod
+    def exact_matmuls():
+        """A context in which float32 matmuls run at full precision (no TF32 on GPUs, no
+        bfloat16 passes on TPUs): for comparing numbers, not for speed."""
+        return jax.default_matmul_precision("highest")
+
     @staticmethod
     def to_numpy(params: dict) -> dict[str, np.ndarray]:
         """Nested params -> flat {state_dict name: array}."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -111,6 +112,18 @@ class Backend:
         else:
             tokens, _, weights = beam_search(params, src, beam, length_penalty)
         return tokens.numpy(), weights.numpy()
+
+    @staticmethod
+    @contextlib.contextmanager
+    def exact_matmuls():
+        """A context in which float32 matmuls run at full precision (TF32 off on CUDA); the
+        previous settings come back after."""
+        saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+        try:
+            yield
+        finally:
+            torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
 
     @staticmethod
     def to_numpy(params: model.Seq2Seq) -> dict[str, np.ndarray]:
