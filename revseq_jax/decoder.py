@@ -22,7 +22,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from revseq_jax.attention import MASKED_SCORE
-from revseq_jax.unroll import scan_unroll
+from revseq_jax.scan_setting import scan_unroll_setting
 
 
 class Masks(NamedTuple):
@@ -82,7 +82,7 @@ def _forward(w, keys, enc, tokens, mask, h0, tgt_in, force, masks):
         return (h_new, pred), (logits, a, res)
 
     xs = (tgt_in.T, force.T, masks)
-    _, (logits, a, res) = lax.scan(step, (h0, tgt_in[:, 0]), xs, unroll=scan_unroll())
+    _, (logits, a, res) = lax.scan(step, (h0, tgt_in[:, 0]), xs, unroll=scan_unroll_setting())
     return (logits, a), res
 
 
@@ -144,7 +144,7 @@ def _unroll_bwd(saved, cotangents):
 
     zeros = (jnp.zeros_like(Hprev[0]), jnp.zeros_like(keys))
     xs = (Hprev, A, XP, HP, dtop, dA_ext, masks)
-    n = scan_unroll()
+    n = scan_unroll_setting()
     (dh0, dkeys), (DXP, DHP, DQ, DV, DCTX) = lax.scan(step, zeros, xs, reverse=True, unroll=n)
 
     def outer(dy, x):  # sum over steps and rows of dy^T x: one matmul
