@@ -136,7 +136,7 @@ def plain_forward(params, cfg, src, tgt_in, force, masks):
 
 @pytest.mark.parametrize("dropout", [0.0, 0.3])
 def test_hand_written_decoder_backward_equals_autodiff_of_the_plain_loop(small_cfg, dropout):
-    """forward() runs decoder.unroll (custom VJP); the same loop as a plain scan of
+    """forward() runs decoder.loop (custom VJP); the same loop as a plain scan of
     decoder_step under autodiff gives the same values and gradients, with the same dropout
     masks. The encoder's dropout is off on both sides (it is not part of the loop)."""
     cfg = dataclasses.replace(small_cfg, dropout=dropout, num_layers=2)
@@ -151,7 +151,7 @@ def test_hand_written_decoder_backward_equals_autodiff_of_the_plain_loop(small_c
     def fast(p):
         enc, h = model.encode(p, cfg, src)
         memory = model.prepare_memory(p, cfg, enc, src != PAD)
-        return model.unroll(p, cfg, memory, h, tgt, force, masks)
+        return model.decoder_loop(p, cfg, memory, h, tgt, force, masks)
 
     def loss(forward_fn, p):
         logits, w = forward_fn(p)
