@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from revseq_jax.unroll import scan_unroll
+from revseq_jax.scan_setting import scan_unroll_setting
 
 Params = dict  # {"weight_ih_l0": [3H, in], "weight_hh_l0": [3H, H], "bias_ih_l0": [3H], ...}
 
@@ -53,7 +53,7 @@ def layer(p: Params, k: int, x: jax.Array, mask: jax.Array, h0: jax.Array) -> tu
         h = jnp.where(m_t[:, None], h_new, h)
         return h, jnp.where(m_t[:, None], h_new, 0.0)
 
-    h, ys = lax.scan(step, h0, (xp.swapaxes(0, 1), mask.T), unroll=scan_unroll())
+    h, ys = lax.scan(step, h0, (xp.swapaxes(0, 1), mask.T), unroll=scan_unroll_setting())
     return ys.swapaxes(0, 1), h
 
 

@@ -80,7 +80,7 @@ class Memory(NamedTuple):
     keys: jax.Array  # W_h enc: B x S x H
     enc: jax.Array  # the encoder outputs: B x S x H
     mask: jax.Array  # True at real source tokens: B x S
-    tokens: jax.Array  # every token's share of the layer-0 gates, W_ie emb + b_ih: V x 3H
+    gate_table: jax.Array  # every token's share of the layer-0 gates, W_ie emb + b_ih: V x 3H
 
 
 def prepare_memory(params: dict, cfg: ModelConfig, enc: jax.Array, mask: jax.Array) -> Memory:
@@ -96,8 +96,8 @@ def prepare_memory(params: dict, cfg: ModelConfig, enc: jax.Array, mask: jax.Arr
     E = cfg.embed_dim
     w_ih = p["gru"]["weight_ih_l0"]
     keys = attention.project_keys(p["attention"], enc)
-    tokens = embedding_table(params, cfg) @ w_ih[:, :E].T + p["gru"]["bias_ih_l0"]
-    return Memory(keys, enc, mask, tokens)
+    gate_table = embedding_table(params, cfg) @ w_ih[:, :E].T + p["gru"]["bias_ih_l0"]
+    return Memory(keys, enc, mask, gate_table)
 
 
 def embedding_table(params: dict, cfg: ModelConfig) -> jax.Array:
@@ -132,7 +132,7 @@ def decoder_step(
     g = p["gru"]
     weights = attention.weights(p["attention"], memory.keys, memory.mask, h[-1])
     if drop is None:
-        xp = memory.tokens[y_prev]  # B x 3H
+        xp = memory.gate_table[y_prev]  # B x 3H
     else:
         emb = embedding_table(params, cfg)[y_prev] * drop.emb  # B x E
         xp = emb @ g["weight_ih_l0"][:, : cfg.embed_dim].T + g["bias_ih_l0"]
@@ -159,7 +159,8 @@ def forward(
 
     Step t reads tgt_in[:, t] where force[:, t] is True, else its own previous argmax; step 0
     always reads tgt_in[:, 0] (SOS). key enables dropout; None is evaluation. The loop is
-    decoder.unroll, whose backward pass is written by hand.
+    decoder.loop, a jax.custom_vjp whose backward pass is written by hand: reverse mode only,
+    so jax.grad and jax.vjp work and jax.jvp or jax.jacfwd through forward() raise a TypeError.
     """
     B, T = tgt_in.shape
     dropout = key is not None and cfg.dropout > 0
@@ -167,10 +168,10 @@ def forward(
     enc, h = encode(params, cfg, src, k_enc)
     memory = prepare_memory(params, cfg, enc, src != PAD)
     masks = dropout_masks(k_dec, cfg, B, T) if dropout else None
-    return unroll(params, cfg, memory, h, tgt_in, force, masks)
+    return decoder_loop(params, cfg, memory, h, tgt_in, force, masks)
 
 
-def unroll(
+def decoder_loop(
     params: dict,
     cfg: ModelConfig,
     memory: Memory,
@@ -179,7 +180,11 @@ def unroll(
     force: jax.Array,
     masks: decoder.Masks | None,
 ):
-    """T decoder steps from states h [L, B, H] -> logits [B, T, V], attention [B, T, S]."""
+    """T decoder steps from states h [L, B, H] -> logits [B, T, V], attention [B, T, S].
+
+    Gathers decoder.loop's weights from params; its token input is memory.gate_table, or with
+    dropout masks the embedding table itself.
+    """
     p = params["decoder"]
     w = {
         "W_s": p["attention"]["W_s"]["weight"],
@@ -189,10 +194,13 @@ def unroll(
         "W_ic": p["gru"]["weight_ih_l0"][:, cfg.embed_dim :],
         **{k: v for k, v in p["gru"].items() if k not in ("weight_ih_l0", "bias_ih_l0")},
     }
-    m, tokens = memory, memory.tokens
-    if masks is not None:  # dropout falls between the embedding and its projection
-        tokens = embedding_table(params, cfg)
+    gate_table, embedding = memory.gate_table, None
+    if masks is not None:  # the dropout falls between the embedding and W_ie
+        gate_table, embedding = None, embedding_table(params, cfg)
         w["W_ie"] = p["gru"]["weight_ih_l0"][:, : cfg.embed_dim]
         w["b_ih0"] = p["gru"]["bias_ih_l0"]
-    logits, weights = decoder.unroll(w, m.keys, m.enc, tokens, m.mask, h, tgt_in, force, masks)
+    m = memory
+    logits, weights = decoder.loop(
+        w, m.keys, m.enc, m.mask, h, tgt_in, force, gate_table, embedding, masks
+    )
     return logits.swapaxes(0, 1), weights.swapaxes(0, 1)

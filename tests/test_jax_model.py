@@ -134,39 +134,69 @@ def plain_forward(params, cfg, src, tgt_in, force, masks):
     return logits.swapaxes(0, 1), weights.swapaxes(0, 1)
 
 
-@pytest.mark.parametrize("dropout", [0.0, 0.3])
-def test_hand_written_decoder_backward_equals_autodiff_of_the_plain_loop(small_cfg, dropout):
-    """forward() runs decoder.unroll (custom VJP); the same loop as a plain scan of
-    decoder_step under autodiff gives the same values and gradients, with the same dropout
-    masks. The encoder's dropout is off on both sides (it is not part of the loop)."""
-    cfg = dataclasses.replace(small_cfg, dropout=dropout, num_layers=2)
-    p = model.init_params(jax.random.key(0), cfg)
+def custom_vjp_forward(params, cfg, src, tgt_in, force, masks):
+    """model.forward as a run uses it: the loop is decoder.loop, with its hand-written VJP."""
+    enc, h = model.encode(params, cfg, src)
+    memory = model.prepare_memory(params, cfg, enc, src != PAD)
+    return model.decoder_loop(params, cfg, memory, h, tgt_in, force, masks)
+
+
+def max_difference(a, b) -> float:
+    return float(np.abs(np.asarray(a) - np.asarray(b)).max())
+
+
+@pytest.mark.parametrize("dropout", [0.0, 0.3], ids=["no-dropout", "dropout"])
+@pytest.mark.parametrize("num_layers", [1, 2, 3])
+def test_hand_written_decoder_backward_equals_autodiff_of_the_plain_loop(
+    small_cfg, num_layers, dropout
+):
+    """decoder.loop (custom VJP) against the same loop as a plain scan of decoder_step under
+    autodiff, in float64: the same values and gradients, with the same dropout masks. The
+    encoder's dropout is off on both sides (it is not part of the loop)."""
+    case = f"num_layers={num_layers} dropout={dropout}"
+    cfg = dataclasses.replace(small_cfg, dropout=dropout, num_layers=num_layers)
+    with jax.enable_x64(True):
+        p = model.init_params(jax.random.key(0), cfg)
+        assert jax.tree_util.tree_leaves(p)[0].dtype == jnp.float64
+        src = jnp.asarray(ragged_src([3, 6, 1], width=8))
+        tgt = jnp.asarray(ragged_src([3, 6, 1], width=8, seed=2))
+        force = jnp.asarray(np.random.default_rng(0).random(src.shape) < 0.5)
+        masks = model.dropout_masks(jax.random.key(1), cfg, *src.shape) if dropout else None
+        if dropout:
+            assert float((masks.emb == 0).mean()) > 0.1  # the masks do drop
+            if num_layers > 1:
+                assert float((masks.layers == 0).mean()) > 0.1
+
+        def loss(forward_fn, p):
+            logits, w = forward_fn(p, cfg, src, tgt, force, masks)
+            return (logits**2).mean() + (w * jnp.arange(8)).sum()
+
+        fast = custom_vjp_forward(p, cfg, src, tgt, force, masks)
+        plain = plain_forward(p, cfg, src, tgt, force, masks)
+        g_fast = jax.grad(lambda p: loss(custom_vjp_forward, p))(p)
+        g_plain = jax.grad(lambda p: loss(plain_forward, p))(p)
+    for name, a, b in [("logits", fast[0], plain[0]), ("attention", fast[1], plain[1])]:
+        diff = max_difference(a, b)
+        assert diff < 1e-12, f"{case}: {name} differs by {diff:.3g}"
+    paths = jax.tree_util.tree_leaves_with_path(g_fast)
+    for (path, a), b in zip(paths, jax.tree_util.tree_leaves(g_plain), strict=True):
+        assert a.dtype == b.dtype == jnp.float64
+        diff = max_difference(a, b)
+        name = jax.tree_util.keystr(path)
+        assert diff < 1e-10, f"{case}: grad {name} differs by {diff:.3g}"
+
+
+def test_forward_mode_through_forward_raises(params, small_cfg):
+    """The decoder loop is a jax.custom_vjp: reverse mode only, so jax.jvp of forward() is a
+    TypeError (jax.grad and jax.vjp are what training uses)."""
     src = jnp.asarray(ragged_src([3, 6, 1], width=8))
     tgt = jnp.asarray(ragged_src([3, 6, 1], width=8, seed=2))
-    force = jnp.asarray(np.random.default_rng(0).random(src.shape) < 0.5)
-    masks = model.dropout_masks(jax.random.key(1), cfg, *src.shape) if dropout else None
-    if dropout:
-        assert float((masks.emb == 0).mean()) > 0.1  # the masks do drop
-
-    def fast(p):
-        enc, h = model.encode(p, cfg, src)
-        memory = model.prepare_memory(p, cfg, enc, src != PAD)
-        return model.unroll(p, cfg, memory, h, tgt, force, masks)
-
-    def loss(forward_fn, p):
-        logits, w = forward_fn(p)
-        return (logits**2).mean() + (w * jnp.arange(8)).sum()
-
-    plain = lambda p: plain_forward(p, cfg, src, tgt, force, masks)  # noqa: E731
-    np.testing.assert_allclose(np.asarray(fast(p)[0]), np.asarray(plain(p)[0]), atol=1e-5)
-    g_fast = jax.grad(lambda p: loss(fast, p))(p)
-    g_plain = jax.grad(lambda p: loss(plain, p))(p)
-    for (path, a), b in zip(
-        jax.tree_util.tree_leaves_with_path(g_fast), jax.tree_util.tree_leaves(g_plain), strict=True
-    ):
-        np.testing.assert_allclose(
-            np.asarray(a), np.asarray(b), atol=1e-6, err_msg=jax.tree_util.keystr(path)
-        )
+    force = jnp.ones(src.shape, bool)
+    loss = lambda p: model.forward(p, small_cfg, src, tgt, force)[0].sum()  # noqa: E731
+    tangent = jax.tree_util.tree_map(jnp.ones_like, params)
+    with pytest.raises(TypeError, match="forward-mode"):
+        jax.jvp(loss, (params,), (tangent,))
+    jax.vjp(loss, params)  # reverse mode is fine
 
 
 def test_decode_and_score_counts_tokens_and_exact_rows(params, small_cfg):

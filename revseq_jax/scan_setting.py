@@ -1,4 +1,4 @@
-"""How many time steps each lax.scan body holds (lax.scan's `unroll`), chosen per device.
+"""lax.scan's `unroll` setting: how many time steps each scan body holds, chosen per device.
 
 It changes how a loop is compiled, never what it computes. On the 2-core x86 CPU this project
 is measured on, 1 is fastest (2 makes a step 5-35 % slower and its compile 50 % longer);
@@ -13,7 +13,7 @@ import os
 from revseq.errors import RevseqError
 
 
-def scan_unroll() -> int:
+def scan_unroll_setting() -> int:
     """Time steps per scan body: REVSEQ_UNROLL, or 1 (read when a function is traced)."""
     text = os.environ.get("REVSEQ_UNROLL", "1")
     if not text.isdigit() or int(text) < 1:
