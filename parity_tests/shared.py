@@ -50,7 +50,7 @@ class Mode:
 
 def shared_weights() -> dict[str, np.ndarray]:
     """The weights of the `weights` fixture."""
-    module = torch_init(7, CFG).double()
+    module = torch_init(CFG, 7).double()
     arrays = {k: v.detach().numpy().copy() for k, v in module.state_dict().items()}
     rng = np.random.default_rng(7)
     for k in ("encoder.embedding.weight", "decoder.embedding.weight"):

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from revseq.batching import edges_for, encode, make_batch, plan
+from revseq.conventions import EVAL_BATCH
 from revseq.data import split_words
-from revseq.evaluation import DECODE_BATCH
 from revseq.inference import Model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,9 +46,9 @@ def decode_all(folder: Path, backend: str):
     data = encode(sentences, model.ckpt.vocab)
     edges = edges_for(model.ckpt.config.data.max_len, model.ckpt.config.data.min_len)
     out = []
-    for rows, length in plan(data.lengths, DECODE_BATCH, edges):
+    for rows, length in plan(data.lengths, EVAL_BATCH, edges):
         out.append(
-            model.backend.decode(model.params, make_batch(data, rows, DECODE_BATCH, length).src)
+            model.backend.decode(model.params, make_batch(data, rows, EVAL_BATCH, length).src)
         )
     return out
 

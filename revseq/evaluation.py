@@ -7,11 +7,10 @@ from collections.abc import Sequence
 import numpy as np
 
 from revseq.batching import encode, make_batch, plan
+from revseq.conventions import EVAL_BATCH
 from revseq.data import Sentence, reverse
 from revseq.metrics import Decoded
 from revseq.vocab import Vocabulary
-
-DECODE_BATCH = 256
 
 
 def decode(
@@ -31,8 +30,8 @@ def decode(
         return []
     data = encode(sentences, vocab)
     out: list[Decoded | None] = [None] * len(sentences)
-    for rows, length in plan(data.lengths, DECODE_BATCH, edges):
-        batch = make_batch(data, rows, DECODE_BATCH, length)
+    for rows, length in plan(data.lengths, EVAL_BATCH, edges):
+        batch = make_batch(data, rows, EVAL_BATCH, length)
         tokens, attention = backend.decode(
             params, batch.src, beam=beam, length_penalty=length_penalty
         )

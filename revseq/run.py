@@ -18,6 +18,7 @@ from tqdm import tqdm
 from revseq import backends, faults, finish, record
 from revseq.batching import Batch, Encoded, batches, edges_for, encode, plan, with_unknowns
 from revseq.config import Config
+from revseq.conventions import EVAL_BATCH
 from revseq.data import Splits, make_splits, task_words
 from revseq.errors import RevseqError, StoppedError
 from revseq.init import init_params
@@ -25,9 +26,6 @@ from revseq.metrics import Decoded
 from revseq.resume import Progress
 from revseq.run_folder import RunFolder
 from revseq.vocab import Vocabulary
-
-# Sentences per validation batch (a static shape: the last batch is padded with empty rows).
-EVAL_BATCH = 256
 
 
 class Task(NamedTuple):

@@ -12,6 +12,7 @@ import numpy as np
 
 from revseq.batching import Batch
 from revseq.config import Config
+from revseq.init import init_params
 from revseq.layout import check_shapes, param_shapes
 from revseq_jax import model, optim, sharding, train
 from revseq_jax.beam import beam_search
@@ -53,8 +54,7 @@ class Backend:
 
     def init(self) -> train.TrainState:
         """Fresh params from the run's seed, and optimizer state."""
-        params = model.init_params(jax.random.fold_in(self._key, 0), self.cfg.model)
-        return train.init_state(sharding.replicate(params, self.mesh), self.tx)
+        return self.start(init_params(self.cfg.model, self.cfg.train.seed))
 
     def start(self, params: dict[str, np.ndarray]) -> train.TrainState:
         """A training state starting from given numpy params."""

@@ -2,7 +2,7 @@
 
 Rules shared with revseq_torch.beam (the parity suite checks both):
 - A sentence runs for as many steps as greedy decoding gives it (its source length plus
-  revseq_jax.decode.EXTRA_STEPS); the array has T = S + EXTRA_STEPS steps.
+  revseq.conventions.EXTRA_STEPS); the array has T = S + EXTRA_STEPS steps.
 - Scores are sums of log_softmax(logits). The beam keeps the K best by that raw sum; ties go
   to the lower index of beam * V + token.
 - A hypothesis that emitted EOS, or reached its sentence's step limit, is finished: it keeps
@@ -23,8 +23,8 @@ import jax.numpy as jnp
 from jax import lax
 
 from revseq.config import ModelConfig
+from revseq.conventions import EXTRA_STEPS
 from revseq.vocab import EOS, PAD, SOS
-from revseq_jax.decode import EXTRA_STEPS
 from revseq_jax.model import decoder_step, encode, prepare_memory
 
 

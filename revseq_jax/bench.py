@@ -82,7 +82,7 @@ def step_ms_by_unroll(cfg: Config, batch, repeats: int = 5) -> dict[int, float]:
     out = {}
     before = os.environ.get("REVSEQ_UNROLL")
     tx = train.make_optimizer(cfg.train, 1)
-    params = model.init_params(jax.random.key(0), cfg.model)
+    params = model.init_params(cfg.model, 0)
     try:
         for n in (1, 2, 4):
             os.environ["REVSEQ_UNROLL"] = str(n)

@@ -10,13 +10,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from revseq.config import ModelConfig
-from revseq.vocab import EOS, PAD, SOS
+from revseq.conventions import EXTRA_STEPS, exact_and_aligned, live_steps
+from revseq.vocab import PAD, SOS
 from revseq_jax.losses import masked_cross_entropy
 from revseq_jax.model import forward
-
-# A sentence may emit at most (its source length + EXTRA_STEPS) tokens. The limit depends on
-# the sentence alone, never on its batch, so a prediction does not change with its neighbours.
-EXTRA_STEPS = 4
 
 
 @partial(jax.jit, static_argnames="cfg")
@@ -33,28 +30,10 @@ def decode_and_score(params: dict, cfg: ModelConfig, src: jax.Array, tgt_out: ja
     first = jnp.full((B, T), PAD, src.dtype).at[:, 0].set(SOS)
     logits, weights = forward(params, cfg, src, first, jnp.zeros((B, T), bool))
     tokens = jnp.argmax(logits, axis=-1).astype(src.dtype)
-    is_eos = tokens == EOS
-    after_eos = (jnp.cumsum(is_eos, axis=1) - is_eos) > 0
-    limit = (src != PAD).sum(axis=1, keepdims=True) + EXTRA_STEPS
-    live = ~after_eos & (jnp.arange(T)[None, :] < limit)
-
+    live = live_steps(jnp, tokens, src)
     loss, count = masked_cross_entropy(logits[:, :S], tgt_out)
-    pad = tgt_out == PAD
-    hit = (tokens[:, :S] == tgt_out) | pad
-    exact = (hit.all(axis=1) & ~pad.all(axis=1)).sum()
-    # Alignment: word-emitting steps the decoder ran whose attention peaks on the mirrored
-    # source word (step t of an n-word sentence emits word n-1-t).
-    n = limit - EXTRA_STEPS - 1
-    t = jnp.arange(T)[None, :]
-    word = live & (t < n)
-    aligned = (word & (weights.argmax(axis=-1) == n - 1 - t)).sum()
-    sums = {
-        "loss_sum": loss * count,
-        "count": count,
-        "exact": exact,
-        "aligned": aligned,
-        "word_steps": word.sum(),
-    }
+    sums = {"loss_sum": loss * count, "count": count}
+    sums |= exact_and_aligned(jnp, tokens, weights, src, tgt_out, live)
     return jnp.where(live, tokens, PAD), jnp.where(live[..., None], weights, 0.0), sums
 
 

@@ -67,7 +67,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from revseq_jax.attention import MASKED_SCORE
+from revseq_jax import attention
 from revseq_jax.scan_setting import scan_unroll_setting
 
 
@@ -122,10 +122,8 @@ def _forward(w, keys, enc, mask, h0, tgt_in, force, gate_table, embedding, masks
         h, pred = carry
         tok, forced, drop = xs
         y = jnp.where(forced, tok, pred)
-        q = h[-1] @ w["W_s"].T  # (1) B x H
-        e = jnp.tanh(keys + q[:, None, :])  # (2) B x S x H
-        score = jnp.where(mask, e @ w["v"][0], MASKED_SCORE)  # (3) B x S
-        a = jax.nn.softmax(score, axis=-1)  # (4)
+        e = attention.energy(keys, h[-1], w["W_s"])  # (1), (2) B x S x H
+        a = jax.nn.softmax(attention.scores(e, w["v"], mask), axis=-1)  # (3), (4) B x S
         xp = _input0(w, gate_table, embedding, y, None if drop is None else drop.emb)  # (6)
         ctx = jnp.einsum("bs,bsh->bh", a, enc)  # (5) B x H
         xp = xp + ctx @ w["W_ic"].T  # (6)
@@ -200,8 +198,9 @@ def _loop_bwd(saved, cotangents):
         dctx = dxps[0] @ w["W_ic"]  # (6) B x H
         da = jnp.einsum("bh,bsh->bs", dctx, enc) + da_ext  # (5)
         dscore = jnp.where(mask, a * (da - (a * da).sum(-1, keepdims=True)), 0.0)  # (4), (3)
-        q = h[L - 1] @ w["W_s"].T  # (1) recomputed
-        e = jnp.tanh(keys + q[:, None, :])  # (2) recomputed: cheaper than storing T x B x S x H
+        e = attention.energy(
+            keys, h[L - 1], w["W_s"]
+        )  # (1), (2) recomputed: cheaper than storing T x B x S x H
         dpre = dscore[..., None] * w["v"][0] * (1.0 - e * e)  # (3) de, then (2): B x S x H
         dv = jnp.einsum("bs,bsh->h", dscore, e)  # (3)
         dq = dpre.sum(axis=1)  # (2)

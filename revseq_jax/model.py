@@ -13,27 +13,15 @@ import jax
 import jax.numpy as jnp
 
 from revseq.config import ModelConfig
-from revseq.layout import param_shapes
+from revseq.init import init_params as shared_init
 from revseq.vocab import PAD
 from revseq_jax import attention, decoder, gru
 
 
-def init_params(key: jax.Array, cfg: ModelConfig) -> dict:
-    """Random params with PyTorch's default initialisers (PAD embedding rows are zero)."""
-    flat = {}
-    names = param_shapes(cfg)
-    for i, (name, shape) in enumerate(names.items()):
-        k = jax.random.fold_in(key, i)
-        if name.endswith("embedding.weight"):
-            flat[name] = jax.random.normal(k, shape).at[PAD].set(0.0)
-        elif ".gru." in name:
-            bound = cfg.hidden_dim**-0.5
-            flat[name] = jax.random.uniform(k, shape, minval=-bound, maxval=bound)
-        else:  # nn.Linear: weight and bias both U(-1/sqrt(fan_in), 1/sqrt(fan_in))
-            fan_in = names[name.replace(".bias", ".weight")][-1]
-            bound = fan_in**-0.5
-            flat[name] = jax.random.uniform(k, shape, minval=-bound, maxval=bound)
-    return unflatten(flat)
+def init_params(cfg: ModelConfig, seed: int = 0) -> dict:
+    """The run's initial weights for this seed (revseq.init, the one initialiser both backends
+    share) as nested params."""
+    return unflatten({k: jnp.asarray(v) for k, v in shared_init(cfg, seed).items()})
 
 
 def unflatten(flat: dict) -> dict:

@@ -5,8 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-# Large but finite: a fully masked row gives a uniform softmax instead of NaN.
-MASKED_SCORE = -1e10
+from revseq.conventions import MASKED_SCORE
 
 
 class BahdanauAttention(nn.Module):

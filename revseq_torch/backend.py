@@ -11,16 +11,11 @@ import torch
 from revseq.batching import Batch
 from revseq.config import Config, ModelConfig
 from revseq.errors import RevseqError
+from revseq.init import init_params
 from revseq.layout import infer_config, param_shapes
 from revseq_torch import model, train
 from revseq_torch.beam import beam_search
 from revseq_torch.decode import greedy_decode
-
-
-def load_params(module: model.Seq2Seq, arrays: dict[str, np.ndarray]) -> model.Seq2Seq:
-    """Copy flat {state_dict name: array} into module, every name and shape checked."""
-    module.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in arrays.items()})
-    return module
 
 
 class Backend:
@@ -38,11 +33,11 @@ class Backend:
 
     def init(self) -> train.TrainState:
         """Fresh params from the run's seed, and optimizer state."""
-        return train.init_state(model.init_params(self._seed, self.cfg.model), self.tx)
+        return self.start(init_params(self.cfg.model, self._seed))
 
     def start(self, params: dict[str, np.ndarray]) -> train.TrainState:
         """A training state starting from given numpy params (dropout from the run's config)."""
-        module = load_params(model.init_params(self._seed, self.cfg.model), params)
+        module = model.load_params(model.build(self.cfg.model), params)
         return train.init_state(module, self.tx)
 
     def compile(self, state, train_batches: Sequence[Batch], eval_batches: Sequence[Batch]):
@@ -141,5 +136,4 @@ class Backend:
         """
         cfg: ModelConfig = infer_config({k: tuple(np.shape(v)) for k, v in arrays.items()})
         dtype = torch.from_numpy(np.asarray(next(iter(arrays.values())))).dtype
-        module = model.init_params(0, cfg).to(dtype)
-        return load_params(module, arrays).eval()
+        return model.load_params(model.build(cfg).to(dtype), arrays).eval()

@@ -69,7 +69,7 @@ def notebook_epoch_seconds(cfg: Config, sentences: Sequence[Sentence], vocab: Vo
 def compiled_step(cfg: Config, batch, repeats: int = 5) -> dict[str, float]:
     """The torch train step at this batch's shape, eager and with the model's forward under
     torch.compile: {"compile_s", "eager_ms", "compiled_ms"} (medians after a warm-up)."""
-    net = model.init_params(cfg.train.seed, cfg.model)
+    net = model.init_params(cfg.model, cfg.train.seed)
     opt = train.make_optimizer(cfg.train, 1)(net.parameters())
     step = lambda: train.train_step(net, opt, batch)  # noqa: E731
     step()

@@ -5,15 +5,10 @@ from __future__ import annotations
 
 import torch
 
-from revseq.vocab import EOS, PAD, SOS
+from revseq.conventions import EXTRA_STEPS, exact_and_aligned, live_steps
+from revseq.vocab import PAD, SOS
 from revseq_torch.losses import masked_cross_entropy
 from revseq_torch.model import Seq2Seq, evaluating
-
-# A sentence may emit at most (its source length + EXTRA_STEPS) tokens. The limit depends on
-# the sentence alone, never on its batch, so a prediction does not change with its neighbours.
-# Kept equal to revseq_jax.decode.EXTRA_STEPS (the parity suite checks); this package never
-# imports jax.
-EXTRA_STEPS = 4
 
 
 def decode_and_score(model: Seq2Seq, src: torch.Tensor, tgt_out: torch.Tensor):
@@ -33,28 +28,10 @@ def decode_and_score(model: Seq2Seq, src: torch.Tensor, tgt_out: torch.Tensor):
     with evaluating(model):
         logits, weights = model(src, first, free)
     tokens = logits.argmax(dim=-1).to(src.dtype)
-    is_eos = tokens == EOS
-    after_eos = (torch.cumsum(is_eos, dim=1) - is_eos.long()) > 0
-    limit = (src != PAD).sum(dim=1, keepdim=True) + EXTRA_STEPS
-    live = ~after_eos & (torch.arange(T, device=src.device)[None, :] < limit)
-
+    live = live_steps(torch, tokens, src)
     loss, count = masked_cross_entropy(logits[:, :S], tgt_out)
-    pad = tgt_out == PAD
-    hit = (tokens[:, :S] == tgt_out) | pad
-    exact = (hit.all(dim=1) & ~pad.all(dim=1)).sum()
-    # Alignment: word-emitting steps the decoder ran whose attention peaks on the mirrored
-    # source word (step t of an n-word sentence emits word n-1-t).
-    n = limit - EXTRA_STEPS - 1
-    t = torch.arange(T, device=src.device)[None, :]
-    word = live & (t < n)
-    aligned = (word & (weights.argmax(dim=-1) == n - 1 - t)).sum()
-    sums = {
-        "loss_sum": loss * count,
-        "count": count,
-        "exact": exact,
-        "aligned": aligned,
-        "word_steps": word.sum(),
-    }
+    sums = {"loss_sum": loss * count, "count": count}
+    sums |= exact_and_aligned(torch, tokens, weights, src, tgt_out, live)
     return torch.where(live, tokens, PAD), torch.where(live[..., None], weights, 0.0), sums
 
 

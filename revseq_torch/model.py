@@ -11,10 +11,12 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
+import numpy as np
 import torch
 from torch import nn
 
 from revseq.config import ModelConfig
+from revseq.init import init_params as shared_init
 from revseq.vocab import PAD
 from revseq_torch.attention import BahdanauAttention
 from revseq_torch.gru import GRU
@@ -114,14 +116,23 @@ class Seq2Seq(nn.Module):
         return torch.stack(logits, dim=1), torch.stack(weights, dim=1)
 
 
-def init_params(seed: int, cfg: ModelConfig) -> Seq2Seq:
-    """A Seq2Seq with PyTorch's default initialisers drawn from seed (PAD embedding rows zero).
-
-    The global generator is forked, so building a model does not disturb other draws.
-    """
+def build(cfg: ModelConfig) -> Seq2Seq:
+    """An untrained Seq2Seq whose weights are about to be loaded; torch's global generator,
+    which module construction draws from, is left as it was."""
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
         return Seq2Seq(cfg)
+
+
+def load_params(module: Seq2Seq, arrays: dict[str, np.ndarray]) -> Seq2Seq:
+    """Copy flat {state_dict name: array} into module, every name and shape checked."""
+    module.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in arrays.items()})
+    return module
+
+
+def init_params(cfg: ModelConfig, seed: int = 0) -> Seq2Seq:
+    """A Seq2Seq holding the run's initial weights for this seed (revseq.init, the one
+    initialiser both backends share)."""
+    return load_params(build(cfg), shared_init(cfg, seed))
 
 
 @contextlib.contextmanager

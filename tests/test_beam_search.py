@@ -97,7 +97,7 @@ def side(name: str, arrays: dict, cfg: ModelConfig) -> Side:
 
 def random_weights(cfg: ModelConfig, eos_bias: float = 0.0) -> dict[str, np.ndarray]:
     """Random float32 weights; eos_bias added to the EOS logit makes hypotheses end early."""
-    params = jmodel.init_params(jax.random.key(0), cfg)
+    params = jmodel.init_params(cfg, 0)
     arrays = {k: np.array(v, np.float32) for k, v in jmodel.flatten(params).items()}
     arrays["decoder.fc.bias"][EOS] += eos_bias
     return arrays

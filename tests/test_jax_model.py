@@ -28,7 +28,7 @@ def np_gru_cell(x, h, w_ih, w_hh, b_ih, b_hh):
 
 @pytest.fixture
 def params(small_cfg):
-    return model.init_params(jax.random.key(0), small_cfg)
+    return model.init_params(small_cfg, 0)
 
 
 def test_gru_matches_the_pytorch_formula_and_carries_state_over_padding(params):
@@ -156,7 +156,7 @@ def test_hand_written_decoder_backward_equals_autodiff_of_the_plain_loop(
     case = f"num_layers={num_layers} dropout={dropout}"
     cfg = dataclasses.replace(small_cfg, dropout=dropout, num_layers=num_layers)
     with jax.enable_x64(True):
-        p = model.init_params(jax.random.key(0), cfg)
+        p = model.init_params(cfg, 0)
         assert jax.tree_util.tree_leaves(p)[0].dtype == jnp.float64
         src = jnp.asarray(ragged_src([3, 6, 1], width=8))
         tgt = jnp.asarray(ragged_src([3, 6, 1], width=8, seed=2))

@@ -33,7 +33,7 @@ def test_clip_plus_adam_equals_optax_for_50_steps_of_real_training(small_cfg):
         return masked_cross_entropy(logits, tgt)[0]
 
     grad = jax.jit(jax.grad(loss))
-    params0 = model.init_params(jax.random.key(3), small_cfg)
+    params0 = model.init_params(small_cfg, 3)
     ours = optim.chain(optim.clip_by_global_norm(0.3), optim.adam(1e-2))
     p, s, grads = params0, ours.init(params0), []
     for _ in range(50):

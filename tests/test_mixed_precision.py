@@ -21,7 +21,7 @@ def losses(compute_dtype: str):
     task = prepare(CFG, rng)
     batches = epoch_batches(CFG, task.train, task.edges, rng)[:STEPS]
     tx = train.make_optimizer(CFG.train, STEPS)
-    state = train.init_state(model.init_params(jax.random.key(0), CFG.model), tx)
+    state = train.init_state(model.init_params(CFG.model, 0), tx)
     step = train.make_train_step(CFG.model, tx, compute_dtype=compute_dtype)
     out = []
     for b in batches:

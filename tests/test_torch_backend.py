@@ -29,7 +29,7 @@ def one_thread():
 
 @pytest.fixture
 def net(small_cfg):
-    return model.init_params(0, small_cfg)
+    return model.init_params(small_cfg, 0)
 
 
 def t(x):
@@ -47,11 +47,11 @@ def test_init_is_seeded_and_leaves_the_global_generator_alone(small_cfg):
     torch.manual_seed(123)
     expected = torch.rand(3)
     torch.manual_seed(123)
-    a, b = model.init_params(7, small_cfg), model.init_params(7, small_cfg)
+    a, b = model.init_params(small_cfg, 7), model.init_params(small_cfg, 7)
     np.testing.assert_array_equal(torch.rand(3), expected)
     for (k, x), y in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
         assert torch.equal(x, y), k
-    assert not torch.equal(model.init_params(8, small_cfg).decoder.fc.weight, a.decoder.fc.weight)
+    assert not torch.equal(model.init_params(small_cfg, 8).decoder.fc.weight, a.decoder.fc.weight)
 
 
 def test_gru_equals_nn_gru_and_carries_state_over_padding():
@@ -168,7 +168,7 @@ def test_a_sentence_decodes_the_same_alone_in_a_batch_and_with_extra_padding(net
 
 def test_decode_stops_after_eos():
     cfg = ModelConfig(vocab_size=6, embed_dim=2, hidden_dim=3, num_layers=1, dropout=0.0)
-    net = model.init_params(0, cfg)
+    net = model.init_params(cfg, 0)
     with torch.no_grad():  # fc always prefers EOS: step 0 emits it, nothing after
         net.decoder.fc.weight.zero_()
         net.decoder.fc.bias.copy_(torch.tensor([0.0, 0.0, 5.0, 0.0, 0.0, 0.0]))
@@ -237,7 +237,7 @@ def test_clip_plus_adam_equals_torch_optim_for_20_steps_of_real_training(small_c
     src = t(ragged_src([3, 5, 7, 2]))
     tgt = t(ragged_src([3, 5, 7, 2], seed=1))
     force = t(np.random.default_rng(0).random(src.shape) < 0.5)
-    net = model.init_params(3, small_cfg).to(dtype)
+    net = model.init_params(small_cfg, 3).to(dtype)
     start = {k: v.clone() for k, v in net.state_dict().items()}
     ours = train.Optimizer(net.parameters(), lr=1e-2, b1=0.9, b2=0.999, eps=1e-8, max_norm=0.3)
     grads, norms = [], []
@@ -249,7 +249,7 @@ def test_clip_plus_adam_equals_torch_optim_for_20_steps_of_real_training(small_c
         norms.append(float(ours.step()))
     assert min(norms) < 0.3 < max(norms), "the sequence must exercise both sides of the clip"
 
-    ref_net = model.init_params(3, small_cfg).to(dtype)
+    ref_net = model.init_params(small_cfg, 3).to(dtype)
     ref_net.load_state_dict(start)
     params = list(ref_net.parameters())
     ref = torch.optim.Adam(params, lr=1e-2, betas=(0.9, 0.999), eps=1e-8, foreach=False)
