@@ -1,6 +1,6 @@
 """Why batches grouped by length train more slowly: per-length results and gradient statistics.
 
-    python benchmarks/bucket_gradients.py [--seed 42] [--steps 125]
+    python -m benchmarks.bucket_gradients [--seed 42] [--steps 125]
 
 Trains the seed preset (JAX) for --steps steps with 1 and with 2 length buckets from the same
 weights and sentences, and prints for each the free-running validation loss and exact match

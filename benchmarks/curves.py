@@ -1,8 +1,8 @@
 """Per-epoch learning curves of a preset: our JAX or torch backend, or the notebook's own loop.
 
-    python benchmarks/curves.py jax --epochs 3 [--set length_buckets=1 unk_rate=0 seed=1]
+    python -m benchmarks.curves jax --epochs 3 [--set length_buckets=1 unk_rate=0 seed=1]
         [--per-step-forcing] [--out docs/x.jsonl]
-    python benchmarks/curves.py notebook --epochs 3
+    python -m benchmarks.curves notebook --epochs 3
 
 The learning-rate schedule is the preset's whole run (`epochs` of the config, 30 for `seed`);
 --epochs only stops early. One JSON row per epoch (train loss, free-running val loss and exact
@@ -27,13 +27,13 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from benchmarks import notebook
 from revseq import backends
 from revseq.config import preset
 from revseq.data import reverse
 from revseq.init import init_params
 from revseq.run import epoch_batches, plan, prepare
 from revseq.vocab import PAD, SOS
-from revseq_torch import notebook
 
 
 def parse_value(text: str):

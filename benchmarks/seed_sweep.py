@@ -1,6 +1,6 @@
 """Train a preset once per seed and backend and tabulate test exact match and time.
 
-    python benchmarks/seed_sweep.py --preset default --seeds 1-10 --backends jax torch
+    python -m benchmarks.seed_sweep --preset default --seeds 1-10 --backends jax torch
 
 Each run is `scripts/train.py` as a user runs it, in its own process; the table gives the
 test exact-match count, the seconds from process start to the accuracy line and to exit, and

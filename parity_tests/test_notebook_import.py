@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import torch
 
+from benchmarks import notebook
 from revseq.data import WORDS
 from revseq.inference import Model
 from revseq.vocab import EOS
-from revseq_torch import notebook
 
 ROOT = Path(__file__).resolve().parents[1]
 SENTENCES = [

@@ -21,6 +21,7 @@ import pytest
 import torch
 from shared import assert_close, assert_close_dicts
 
+from benchmarks import notebook
 from revseq.batching import Batch, Encoded, make_batch
 from revseq.config import Config, ModelConfig, TrainConfig
 from revseq.init import init_params
@@ -28,7 +29,6 @@ from revseq.vocab import EOS, SOS
 from revseq_jax import model
 from revseq_jax import train as jtrain
 from revseq_jax.backend import Backend as JaxBackend
-from revseq_torch import notebook
 from revseq_torch import train as ttrain
 from revseq_torch.backend import Backend as TorchBackend
 

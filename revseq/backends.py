@@ -25,3 +25,13 @@ def load(name: str, cfg: Config, steps_per_epoch: int = 1, devices: int | None =
             ) from None
         raise
     return module.Backend(cfg, steps_per_epoch, devices)
+
+
+def use_compilation_cache(path: str) -> None:
+    """JAX's persistent compilation cache in `path` for this process, when jax is installed
+    (revseq_jax.backend.use_compilation_cache); torch compiles nothing ahead."""
+    try:
+        module = importlib.import_module(BACKENDS["jax"])
+    except ModuleNotFoundError:
+        return
+    module.use_compilation_cache(path)

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
+from revseq import backends
 from revseq.errors import RevseqError
 
 
@@ -87,6 +90,23 @@ def decoding_options(args: argparse.Namespace) -> dict:
         "beam": args.beam,
         "length_penalty": args.length_penalty,
     }
+
+
+def add_cache_flag(p: argparse.ArgumentParser) -> None:
+    """--jax-cache DIR: where JAX keeps compiled steps across runs, read by compilation_cache."""
+    p.add_argument(
+        "--jax-cache",
+        metavar="DIR",
+        default=os.environ.get("REVSEQ_JAX_CACHE", str(Path.home() / ".cache/revseq/jax")),
+        help="JAX's persistent compilation cache (default: $REVSEQ_JAX_CACHE or "
+        "~/.cache/revseq/jax; '' turns it off)",
+    )
+
+
+def compilation_cache(args: argparse.Namespace) -> None:
+    """Turn on JAX's persistent compilation cache where --jax-cache says (when jax is here)."""
+    if args.jax_cache:
+        backends.use_compilation_cache(args.jax_cache)
 
 
 def run(main: Callable[[], int | None]) -> None:

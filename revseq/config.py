@@ -17,6 +17,10 @@ class ModelConfig:
     hidden_dim: int = 256
     num_layers: int = 2
     dropout: float = 0.1
+    # Time steps per lax.scan body in the JAX backend (lax.scan's `unroll`): how the loops are
+    # compiled, never what they compute. 1 is fastest on the 2-core CPU this was measured on;
+    # `python scripts/benchmark.py` prints the step time at 1, 2 and 4 on any device.
+    scan_unroll: int = 1
 
 
 @dataclass(frozen=True)
@@ -80,7 +84,8 @@ class Config:
 
     @classmethod
     def from_dict(cls, d: dict) -> Config:
-        """Inverse of to_dict; unknown or missing keys raise RevseqError."""
+        """Inverse of to_dict. An unknown key raises RevseqError; a missing one takes its
+        default, which is what a checkpoint written before that setting existed did."""
         try:
             return cls(
                 model=ModelConfig(**d["model"]),

@@ -15,7 +15,7 @@ from typing import NamedTuple
 import numpy as np
 from tqdm import tqdm
 
-from revseq import backends, faults, finish, record
+from revseq import backends, finish, record
 from revseq.batching import Batch, Encoded, batches, edges_for, encode, plan, with_unknowns
 from revseq.config import Config
 from revseq.conventions import EVAL_BATCH
@@ -186,7 +186,6 @@ def train_epoch(backend, state, batches_: list[Batch], progress: Progress, folde
 
         def stepped(done: int) -> None:
             bar.update(pos + done - bar.n)
-            faults.point("step")
 
         state, sums = backend.train_epoch(state, batches_[pos:], stepped, stop, progress.partial)
     done = pos + int(sums.pop("batches"))

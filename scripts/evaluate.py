@@ -44,7 +44,9 @@ def main() -> None:
         help="also write report.md and its figures (probes of unseen lengths and repeated "
         "words, errors, attention statistics, a heatmap gallery) into DIR",
     )
+    cli.add_cache_flag(p)
     args = p.parse_args()
+    cli.compilation_cache(args)
     model = Model.load(args.checkpoint, args.backend)
     options = cli.decoding_options(args)
     items = model.decode(read_sentences(args.sentences or args.checkpoint / "test.txt"), **options)

@@ -27,7 +27,9 @@ def main() -> None:
     p.add_argument("--backend", choices=sorted(BACKENDS), default="jax")
     cli.add_decoding_flags(p)
     p.add_argument("sentences", nargs="*", help="sentences to reverse (default: read stdin)")
+    cli.add_cache_flag(p)
     args = p.parse_args()
+    cli.compilation_cache(args)
     model = Model.load(args.checkpoint, args.backend)
     lines = args.sentences or read_stdin()
     sentences = [split_words(line) for line in lines]

@@ -27,6 +27,7 @@ SETTINGS = {
     "length_buckets": (cli.positive_int, "padded lengths (compiled step shapes)"),
     "chunk": (cli.positive_int, "batches of one length back to back (JAX: one compiled call)"),
     "unk_rate": (float, "share of training words made <UNK> each epoch (unknown-word handling)"),
+    "scan_unroll": (cli.positive_int, "JAX: time steps per lax.scan body (speed only)"),
     "compute_dtype": (
         cli.one_of(*COMPUTE_DTYPES),
         "JAX: bfloat16 trains in mixed precision (params and optimizer state stay float32)",
@@ -60,7 +61,9 @@ def main() -> None:
     )
     for name, (kind, help_) in SETTINGS.items():
         p.add_argument(f"--{name.replace('_', '-')}", dest=name, type=kind, help=help_)
+    cli.add_cache_flag(p)
     args = p.parse_args()
+    cli.compilation_cache(args)
     settings = [*SETTINGS, "skip_nonfinite"]
     overrides = {k: getattr(args, k) for k in settings if getattr(args, k) is not None}
     with cli.StopSignals() as stop:

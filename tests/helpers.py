@@ -27,8 +27,13 @@ ROOT = Path(__file__).resolve().parents[1]
 def script(name: str, *args: str, stdin: bytes | None = None, **env: str):
     """Run scripts/<name> with this interpreter (extra environment variables as keywords);
     returns the finished process, its output decoded."""
+    return run_file(ROOT / "scripts" / name, *args, stdin=stdin, **env)
+
+
+def run_file(path: Path, *args: str, stdin: bytes | None = None, **env: str):
+    """Run the Python file at path, as script() does."""
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / name), *args],
+        [sys.executable, str(path), *args],
         input=stdin,
         capture_output=True,
         cwd=ROOT,

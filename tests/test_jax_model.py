@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from helpers import ragged_src
 
+from revseq.config import Config
 from revseq.errors import RevseqError
 from revseq.vocab import PAD
 from revseq_jax import attention, gru, model
@@ -156,7 +157,7 @@ def test_hand_written_decoder_backward_equals_autodiff_of_the_plain_loop(
     case = f"num_layers={num_layers} dropout={dropout}"
     cfg = dataclasses.replace(small_cfg, dropout=dropout, num_layers=num_layers)
     with jax.enable_x64(True):
-        p = model.init_params(cfg, 0)
+        p = jax.tree_util.tree_map(lambda x: x.astype(jnp.float64), model.init_params(cfg, 0))
         assert jax.tree_util.tree_leaves(p)[0].dtype == jnp.float64
         src = jnp.asarray(ragged_src([3, 6, 1], width=8))
         tgt = jnp.asarray(ragged_src([3, 6, 1], width=8, seed=2))
@@ -228,20 +229,20 @@ def test_decode_and_score_counts_tokens_and_exact_rows(params, small_cfg):
     assert int(sums["exact"]) == 1
 
 
-def test_scan_unroll_changes_the_compiled_loop_not_the_numbers(params, small_cfg, monkeypatch):
+def test_scan_unroll_changes_the_compiled_loop_not_the_numbers(params, small_cfg):
     src = jnp.asarray(ragged_src([3, 6, 1], width=8))
     tgt = jnp.asarray(ragged_src([3, 6, 1], width=8, seed=2))
     force = jnp.asarray(np.random.default_rng(0).random(src.shape) < 0.5)
 
-    def run():  # a fresh jit, traced under the current setting
-        loss = lambda p: model.forward(p, small_cfg, src, tgt, force)[0].sum()  # noqa: E731
+    def run(unroll: int):  # the setting is a static field of the config: its own trace
+        cfg = dataclasses.replace(small_cfg, scan_unroll=unroll)
+        loss = lambda p: model.forward(p, cfg, src, tgt, force)[0].sum()  # noqa: E731
         return jax.jit(jax.value_and_grad(loss))(params)
 
-    monkeypatch.setenv("REVSEQ_UNROLL", "1")
-    base = run()
-    monkeypatch.setenv("REVSEQ_UNROLL", "3")
-    for a, b in zip(jax.tree_util.tree_leaves(run()), jax.tree_util.tree_leaves(base), strict=True):
+    base = run(1)
+    for a, b in zip(
+        jax.tree_util.tree_leaves(run(3)), jax.tree_util.tree_leaves(base), strict=True
+    ):
         np.testing.assert_allclose(a, b, atol=1e-5)
-    monkeypatch.setenv("REVSEQ_UNROLL", "0")
-    with pytest.raises(RevseqError, match="REVSEQ_UNROLL"):
-        run()
+    with pytest.raises(RevseqError, match="scan_unroll"):
+        Config(model=dataclasses.replace(small_cfg, scan_unroll=0)).validate()

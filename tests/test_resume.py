@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import script
+from helpers import run_file, script
 from safetensors.numpy import load_file
 
 from revseq import checkpoint, resume
@@ -37,7 +37,9 @@ def references(tmp_path_factory) -> dict[str, Path]:
 
 
 def start(out: Path, backend: str = "jax", **env: str):
-    return script("train.py", *SETTINGS, "--backend", backend, "--out", str(out), **env)
+    """train.py, crashing where REVSEQ_CRASH says (tests/crash_train.py)."""
+    crash = Path(__file__).with_name("crash_train.py")
+    return run_file(crash, *SETTINGS, "--backend", backend, "--out", str(out), **env)
 
 
 def metrics(run: Path) -> list[dict]:

@@ -79,7 +79,7 @@ def length_batch(length: int, batch_size: int, seed: int = 0) -> Batch:
 
 def measure_backend(name: str, cfg: Config, repeats: int = 5, subset: int = 50) -> dict:
     """Training, decoding and step-length figures of one backend on the config's task."""
-    bench = importlib.import_module(f"revseq_{name}.bench")
+    bench = importlib.import_module(f"benchmarks.{name}_bench")
     rng = np.random.default_rng(cfg.train.seed)
     splits, vocab, edges, train_data, val = prepare(cfg, rng)
     epoch = epoch_batches(cfg, train_data, edges, rng)

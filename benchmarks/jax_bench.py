@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import os
+import dataclasses
 import time
 
 import jax
 import jax.numpy as jnp
 
-from revseq.benchmark import median_seconds
+from benchmarks.measure import median_seconds
 from revseq.config import Config
 from revseq_jax import model, train
 from revseq_jax.backend import Backend
 
 _COMPILES = [0]
+_LISTENING = [False]
 
 
 def _count(event: str, duration: float, **kwargs) -> None:
@@ -21,11 +22,12 @@ def _count(event: str, duration: float, **kwargs) -> None:
         _COMPILES[0] += 1
 
 
-jax.monitoring.register_event_duration_secs_listener(_count)
-
-
 def compilations() -> int:
-    """XLA compilations in this process so far."""
+    """XLA compilations in this process since the first call (which starts the count: a
+    jax.monitoring listener, registered once, only in a benchmark's process)."""
+    if not _LISTENING[0]:
+        jax.monitoring.register_event_duration_secs_listener(_count)
+        _LISTENING[0] = True
     return _COMPILES[0]
 
 
@@ -80,24 +82,16 @@ def seconds_by_devices(cfg: Config, batches, repeats: int = 5) -> dict[int, floa
 def step_ms_by_unroll(cfg: Config, batch, repeats: int = 5) -> dict[int, float]:
     """Median train-step time (ms) on this device with each scan unroll setting."""
     out = {}
-    before = os.environ.get("REVSEQ_UNROLL")
     tx = train.make_optimizer(cfg.train, 1)
     params = model.init_params(cfg.model, 0)
-    try:
-        for n in (1, 2, 4):
-            os.environ["REVSEQ_UNROLL"] = str(n)
-            step = train.make_train_step(cfg.model, tx)  # a new jit: traced with this unroll
-            state = [train.init_state(params, tx)]
+    for n in (1, 2, 4):
+        step = train.make_train_step(dataclasses.replace(cfg.model, scan_unroll=n), tx)
+        state = [train.init_state(params, tx)]
 
-            def run(step=step, state=state):
-                state[0], m = step(state[0], batch, jax.random.key(1))
-                jax.block_until_ready(m)
+        def run(step=step, state=state):
+            state[0], m = step(state[0], batch, jax.random.key(1))
+            jax.block_until_ready(m)
 
-            run()
-            out[n] = 1e3 * median_seconds(run, repeats)
-    finally:
-        if before is None:
-            os.environ.pop("REVSEQ_UNROLL", None)
-        else:
-            os.environ["REVSEQ_UNROLL"] = before
+        run()
+        out[n] = 1e3 * median_seconds(run, repeats)
     return out

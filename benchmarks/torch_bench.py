@@ -10,11 +10,12 @@ from collections.abc import Sequence
 import torch
 from torch.utils.data import DataLoader
 
-from revseq.benchmark import median_seconds
+from benchmarks import notebook
+from benchmarks.measure import median_seconds
 from revseq.config import Config
 from revseq.data import Sentence, reverse
 from revseq.vocab import SOS, Vocabulary
-from revseq_torch import model, notebook, train
+from revseq_torch import model, train
 
 
 def compilations() -> int:
