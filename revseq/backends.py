@@ -11,9 +11,9 @@ BACKENDS = {"jax": "revseq_jax.backend", "torch": "revseq_torch.backend"}
 EXTRAS = {"jax": "jax", "torch": "torch"}
 
 
-def load(name: str, cfg: Config, steps_per_epoch: int = 1, devices: int | None = None):
+def load(name: str, cfg: Config, steps_per_epoch: int = 1, devices: int | None = 1):
     """A backend for this config; steps_per_epoch sets the length of an lr schedule, devices
-    how many local devices share each batch (JAX; None: all)."""
+    how many local devices share each batch (JAX; None: all of them)."""
     if name not in BACKENDS:
         raise RevseqError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
     try:

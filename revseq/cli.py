@@ -38,6 +38,11 @@ def int_at_least(lowest: int):
 positive_int = int_at_least(1)
 
 
+def device_count(text: str) -> int | None:
+    """argparse type of --devices: a positive integer, or "all" (None: every local device)."""
+    return None if text == "all" else positive_int(text)
+
+
 def one_of(*values: str):
     """argparse type: one of the given strings."""
 

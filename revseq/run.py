@@ -62,7 +62,7 @@ def train(
     out: Path,
     log: Callable[[str], None] = print,
     stop: Callable[[], bool] = lambda: False,
-    devices: int | None = None,
+    devices: int | None = 1,
 ) -> list[Decoded]:
     """A new run in `out` (made once the backend has accepted the config and `devices`: for
     JAX, how many local devices share each batch, None for all): train, keep the best weights
@@ -85,7 +85,7 @@ def resume(
     out: Path,
     log: Callable[[str], None] = print,
     stop: Callable[[], bool] = lambda: False,
-    devices: int | None = None,
+    devices: int | None = 1,
 ) -> list[Decoded]:
     """Go on with the run in `out` from its `last` checkpoint (from the start if it has none
     yet), with its own config and backend; the weights it ends with are those of the run

@@ -30,7 +30,7 @@ class Backend:
 
     name = "jax"
 
-    def __init__(self, cfg: Config, steps_per_epoch: int = 1, devices: int | None = None):
+    def __init__(self, cfg: Config, steps_per_epoch: int = 1, devices: int | None = 1):
         self.cfg = cfg
         self.mesh = sharding.make_mesh(devices)
         self.device_count = n = self.mesh.size

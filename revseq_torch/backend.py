@@ -23,8 +23,8 @@ class Backend:
 
     name = "torch"
 
-    def __init__(self, cfg: Config, steps_per_epoch: int = 1, devices: int | None = None):
-        if devices is not None:
+    def __init__(self, cfg: Config, steps_per_epoch: int = 1, devices: int | None = 1):
+        if devices != 1:
             raise RevseqError("--devices is for the JAX backend; torch runs on one device")
         self.cfg = cfg
         self.device_count, self.where = 1, "1 cpu device"

@@ -55,9 +55,10 @@ def main() -> None:
     )
     p.add_argument(
         "--devices",
-        type=cli.positive_int,
-        metavar="N",
-        help="JAX: split each batch over N local devices (default: all of them)",
+        type=cli.device_count,
+        default=1,
+        metavar="N|all",
+        help="JAX: split each batch over N local devices, or all of them (default: 1)",
     )
     for name, (kind, help_) in SETTINGS.items():
         p.add_argument(f"--{name.replace('_', '-')}", dest=name, type=kind, help=help_)

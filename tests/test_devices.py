@@ -105,7 +105,7 @@ def test_a_run_on_4_devices_reaches_the_accuracy_of_a_run_on_one(tmp_path):
 def test_devices_that_do_not_exist_or_do_not_divide_the_batch_are_refused(tmp_path):
     for flags, message in [
         (["--devices", "4"], "this process sees 3 cpu device(s)"),
-        ([], "batch size 32 does not split over 3 devices"),  # default: every device
+        (["--devices", "all"], "batch size 32 does not split over 3 devices"),
         (["--backend", "torch", "--devices", "2"], "--devices is for the JAX backend"),
     ]:
         out = tmp_path / "run"
@@ -116,3 +116,12 @@ def test_devices_that_do_not_exist_or_do_not_divide_the_batch_are_refused(tmp_pa
         assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
         assert message in proc.stderr
         assert not out.exists()  # refused before the run folder is made
+
+
+def test_without_the_flag_a_run_takes_one_device_of_several(tmp_path):
+    proc = script(
+        "train.py", "--preset", "tiny", "--epochs", "1", "--out", str(tmp_path / "run"),
+        XLA_FLAGS="--xla_force_host_platform_device_count=3",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "Backend jax on 1 cpu device |" in proc.stdout
