@@ -47,7 +47,7 @@ def _input0(w, tokens, y, drop_emb):
     (dropout) the dropped-out embedding times W_ie plus the bias."""
     if drop_emb is None:
         return tokens[y]
-    return (tokens[y] * drop_emb) @ w["W_ie"].T + w["b_ih0"]
+    return (tokens[y] * drop_emb) @ w["W_ie"].T + w["b_ih0"][None, :]
 
 
 def _forward(w, keys, enc, tokens, mask, h0, tgt_in, force, masks):
@@ -69,14 +69,14 @@ def _forward(w, keys, enc, tokens, mask, h0, tgt_in, force, masks):
         for k in range(L):
             if k > 0:
                 x = new[-1] if drop is None else new[-1] * drop.layers[k - 1]
-                xp = x @ w[f"weight_ih_l{k}"].T + w[f"bias_ih_l{k}"]
-            hp = h[k] @ w[f"weight_hh_l{k}"].T + w[f"bias_hh_l{k}"]
+                xp = x @ w[f"weight_ih_l{k}"].T + w[f"bias_ih_l{k}"][None, :]
+            hp = h[k] @ w[f"weight_hh_l{k}"].T + w[f"bias_hh_l{k}"][None, :]
             _, z, n = _gates(xp, hp, h[k])
             new.append((1.0 - z) * n + z * h[k])
             xps.append(xp)
             hps.append(hp)
         h_new = jnp.stack(new)
-        logits = h_new[-1] @ w["fc_w"].T + w["fc_b"]
+        logits = h_new[-1] @ w["fc_w"].T + w["fc_b"][None, :]
         pred = jnp.argmax(logits, axis=-1).astype(tok.dtype)
         res = (h, h_new, y, ctx, jnp.stack(xps), jnp.stack(hps))
         return (h_new, pred), (logits, a, res)
@@ -136,7 +136,7 @@ def _unroll_bwd(saved, cotangents):
         dscores = jnp.where(mask, a * (da - (a * da).sum(-1, keepdims=True)), 0.0)
         q = h[L - 1] @ w["W_s"].T
         e = jnp.tanh(keys + q[:, None, :])  # recomputed: cheaper than storing T x B x S x H
-        dpre = dscores[..., None] * w["v"][0] * (1.0 - e * e)  # B x S x H
+        dpre = dscores[..., None] * w["v"][None] * (1.0 - e * e)  # B x S x H
         dv = jnp.einsum("bs,bsh->h", dscores, e)
         dq = dpre.sum(axis=1)
         dh_prev[L - 1] = dh_prev[L - 1] + dq @ w["W_s"]
