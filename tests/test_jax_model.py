@@ -155,7 +155,7 @@ def test_hand_written_decoder_backward_equals_autodiff_of_the_plain_loop(small_c
 
     def loss(forward_fn, p):
         logits, w = forward_fn(p)
-        return (logits**2).mean() + (w * jnp.arange(8)).sum()
+        return (logits**2).mean() + (w * jnp.arange(8)[None, None, :]).sum()
 
     plain = lambda p: plain_forward(p, cfg, src, tgt, force, masks)  # noqa: E731
     np.testing.assert_allclose(np.asarray(fast(p)[0]), np.asarray(plain(p)[0]), atol=1e-5)
