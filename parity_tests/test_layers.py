@@ -5,6 +5,7 @@ import numpy as np
 import torch
 from shared import CFG, LENGTHS, assert_close, jax_params, ragged_batch, torch_model
 
+from revseq.config import Config
 from revseq.layout import param_shapes
 from revseq.vocab import PAD
 from revseq_jax import attention, gru, model
@@ -13,19 +14,23 @@ from revseq_torch.backend import Backend as TorchBackend
 
 
 def test_parameter_round_trip_is_exact_in_both_directions(weights, mode):
+    """Each backend's to_numpy gives back what went in, bit for bit and in the mode's dtype, and
+    so does torch -> numpy -> JAX -> numpy and JAX -> numpy -> torch -> numpy."""
     params = jax_params(weights, mode)
     module = torch_model(weights, mode)
+    assert list(module.state_dict()) == list(param_shapes(CFG))  # the notebook's order and names
     via_jax = JaxBackend.to_numpy(params)
-    via_torch = {k: v.detach().numpy() for k, v in module.state_dict().items()}
-    assert list(via_torch) == list(param_shapes(CFG))  # the notebook's order and names
-    for k, v in weights.items():
-        expected = v.astype(mode.dtype)
-        np.testing.assert_array_equal(via_jax[k], expected, err_msg=k)
-        np.testing.assert_array_equal(via_torch[k], expected, err_msg=k)
-    # torch -> numpy -> JAX -> numpy: nothing is transposed or reordered on the way
-    back = JaxBackend.to_numpy(jax_params(TorchBackend.to_numpy(module), mode))
-    for k in weights:
-        np.testing.assert_array_equal(back[k], via_torch[k].astype(np.float32), err_msg=k)
+    via_torch = TorchBackend.to_numpy(module)
+    # nothing is transposed, reordered or cast on the way (the converters' own dtype is kept)
+    torch_jax = JaxBackend.to_numpy(JaxBackend(Config(model=CFG)).from_numpy(via_torch))
+    jax_torch = TorchBackend.to_numpy(TorchBackend.from_numpy(via_jax))
+    paths = {"JAX": via_jax, "torch": via_torch, "torch->JAX": torch_jax, "JAX->torch": jax_torch}
+    for path, arrays in paths.items():
+        assert sorted(arrays) == sorted(param_shapes(CFG)), path
+        for k, v in weights.items():
+            expected = v.astype(mode.dtype)
+            assert arrays[k].dtype == expected.dtype, f"{path} {k}: {arrays[k].dtype}"
+            np.testing.assert_array_equal(arrays[k], expected, err_msg=f"{path} {k}")
 
 
 def test_gru_outputs_and_final_states(weights, mode):

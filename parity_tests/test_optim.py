@@ -51,7 +51,38 @@ def recorded_gradients(weights, mode):
     return out
 
 
-def run_jax(tx, weights, grads, mode):
+def run_ours(weights, grads, mode):
+    """revseq_jax.optim as training runs it: update then optim.apply_updates in one step,
+    jitted (eager under disable_jit); params and state keep their shapes and dtypes (weak
+    types included), as a jitted training loop needs to run without recompiling."""
+    tx = optim.chain(optim.clip_by_global_norm(MAX_NORM), optim.adam(LR))
+
+    def step(params, state, g):
+        u, state = tx.update(g, state, params)
+        return optim.apply_updates(params, u), state
+
+    step = mode.jax_fn(step)
+    params = jax_params(weights, mode)
+    state = tx.init(params)
+    before = avals((params, state))
+    for g in grads:
+        params, state = step(params, state, model.unflatten(g))
+    after = avals((params, state))
+    assert after == before, [(k, before[k], after[k]) for k in before if after[k] != before[k]]
+    return {k: np.asarray(v) for k, v in model.flatten(params).items()}
+
+
+def avals(tree) -> dict:
+    """{pytree path: (shape, dtype, weak_type)} of every leaf."""
+    return {
+        jax.tree_util.keystr(k): (v.shape, v.dtype, v.weak_type)
+        for k, v in jax.tree_util.tree_leaves_with_path(tree)
+    }
+
+
+def run_optax(weights, grads, mode):
+    """The same with optax's own transforms and apply_updates, eagerly."""
+    tx = optax.chain(optax.clip_by_global_norm(MAX_NORM), optax.adam(LR))
     params = jax_params(weights, mode)
     state = tx.init(params)
     for g in grads:
@@ -81,14 +112,10 @@ def test_four_implementations_of_clip_then_adam_agree(recorded, mode):
     weights, grads = recorded[mode.dtype]
     norms = [float(optim.global_norm(g)) for g in grads]
     assert min(norms) < MAX_NORM < max(norms), "the sequence must cross the clipping threshold"
-    ours_jax = run_jax(
-        optim.chain(optim.clip_by_global_norm(MAX_NORM), optim.adam(LR)), weights, grads, mode
-    )
+    ours_jax = run_ours(weights, grads, mode)
     ours_torch = run_torch(weights, grads, mode, reference=False)
     torch_ref = run_torch(weights, grads, mode, reference=True)
-    optax_ref = run_jax(
-        optax.chain(optax.clip_by_global_norm(MAX_NORM), optax.adam(LR)), weights, grads, mode
-    )
+    optax_ref = run_optax(weights, grads, mode)
     assert_close_dicts(ours_jax, ours_torch, mode.tol, "revseq_jax vs revseq_torch: ")
     assert_close_dicts(ours_torch, torch_ref, mode.tol, "revseq_torch vs torch.optim: ")
     # optax clips by max_norm / norm, the notebook and torch by max_norm / (norm + 1e-6): a

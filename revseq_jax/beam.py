@@ -57,7 +57,7 @@ def beam_search(
         h, logits, attn = decoder_step(params, cfg, h, y, memory)
         logp = jax.nn.log_softmax(logits, axis=-1).reshape(B, K, V)
         live = ~done & (t < limit)  # B x K
-        cand = score[..., None] + jnp.where(live[..., None], logp, stay)  # B x K x V
+        cand = score[..., None] + jnp.where(live[..., None], logp, stay[None, None])  # B x K x V
         score, best = lax.top_k(cand.reshape(B, K * V), K)  # B x K, sorted
         parent, token = best // V, best % V  # int32, as top_k's indices
         was_live = live[rows, parent]

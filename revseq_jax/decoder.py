@@ -104,7 +104,7 @@ def _input0(w, gate_table, embedding, y, drop_emb):
     or with dropout the dropped-out embedding row times W_ie plus the bias."""
     if drop_emb is None:
         return gate_table[y]
-    return (embedding[y] * drop_emb) @ w["W_ie"].T + w["b_ih0"]
+    return (embedding[y] * drop_emb) @ w["W_ie"].T + w["b_ih0"][None, :]
 
 
 def _check_token_inputs(gate_table, embedding, masks):
@@ -131,14 +131,14 @@ def _forward(unroll, w, keys, enc, mask, h0, tgt_in, force, gate_table, embeddin
         for k in range(L):
             if k > 0:
                 x = new[-1] if drop is None else new[-1] * drop.layers[k - 1]
-                xp = x @ w[f"weight_ih_l{k}"].T + w[f"bias_ih_l{k}"]  # (7)
-            hp = h[k] @ w[f"weight_hh_l{k}"].T + w[f"bias_hh_l{k}"]  # (8)
+                xp = x @ w[f"weight_ih_l{k}"].T + w[f"bias_ih_l{k}"][None, :]  # (7)
+            hp = h[k] @ w[f"weight_hh_l{k}"].T + w[f"bias_hh_l{k}"][None, :]  # (8)
             _, z, n = _gates(xp, hp, h[k])  # (9)-(11)
             new.append((1.0 - z) * n + z * h[k])  # (12)
             xps.append(xp)
             hps.append(hp)
         h_new = jnp.stack(new)
-        logits = h_new[-1] @ w["fc_w"].T + w["fc_b"]  # (13)
+        logits = h_new[-1] @ w["fc_w"].T + w["fc_b"][None, :]  # (13)
         pred = jnp.argmax(logits, axis=-1).astype(tok.dtype)
         res = Residuals(h, h_new, y, ctx, jnp.stack(xps), jnp.stack(hps))
         return (h_new, pred), (logits, a, res)
@@ -199,10 +199,9 @@ def _loop_bwd(unroll, saved, cotangents):
         dctx = dxps[0] @ w["W_ic"]  # (6) B x H
         da = jnp.einsum("bh,bsh->bs", dctx, enc) + da_ext  # (5)
         dscore = jnp.where(mask, a * (da - (a * da).sum(-1, keepdims=True)), 0.0)  # (4), (3)
-        e = attention.energy(
-            keys, h[L - 1], w["W_s"]
-        )  # (1), (2) recomputed: cheaper than storing T x B x S x H
-        dpre = dscore[..., None] * w["v"][0] * (1.0 - e * e)  # (3) de, then (2): B x S x H
+        # (1), (2) recomputed: cheaper than storing T x B x S x H
+        e = attention.energy(keys, h[L - 1], w["W_s"])
+        dpre = dscore[..., None] * w["v"][None] * (1.0 - e * e)  # (3) de, then (2): B x S x H
         dv = jnp.einsum("bs,bsh->h", dscore, e)  # (3)
         dq = dpre.sum(axis=1)  # (2)
         dh_prev[L - 1] = dh_prev[L - 1] + dq @ w["W_s"]  # (1) ds

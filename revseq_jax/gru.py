@@ -24,12 +24,13 @@ def num_layers(p: Params) -> int:
 
 def input_proj(p: Params, k: int, x: jax.Array) -> jax.Array:
     """W_ih x + b_ih of layer k for any leading shape: [..., in] -> [..., 3H]."""
-    return x @ p[f"weight_ih_l{k}"].T + p[f"bias_ih_l{k}"]
+    y = x @ p[f"weight_ih_l{k}"].T
+    return y + p[f"bias_ih_l{k}"].reshape((1,) * (y.ndim - 1) + (-1,))  # explicit broadcast
 
 
 def cell(p: Params, k: int, xp: jax.Array, h: jax.Array) -> jax.Array:
     """One step of layer k from its projected input xp [B, 3H] and state h [B, H]."""
-    hp = h @ p[f"weight_hh_l{k}"].T + p[f"bias_hh_l{k}"]  # B x 3H
+    hp = h @ p[f"weight_hh_l{k}"].T + p[f"bias_hh_l{k}"][None, :]  # B x 3H
     xr, xz, xn = jnp.split(xp, 3, axis=-1)
     hr, hz, hn = jnp.split(hp, 3, axis=-1)
     r = jax.nn.sigmoid(xr + hr)

@@ -84,7 +84,7 @@ def prepare_memory(params: dict, cfg: ModelConfig, enc: jax.Array, mask: jax.Arr
     E = cfg.embed_dim
     w_ih = p["gru"]["weight_ih_l0"]
     keys = attention.project_keys(p["attention"], enc)
-    gate_table = embedding_table(params, cfg) @ w_ih[:, :E].T + p["gru"]["bias_ih_l0"]
+    gate_table = embedding_table(params, cfg) @ w_ih[:, :E].T + p["gru"]["bias_ih_l0"][None, :]
     return Memory(keys, enc, mask, gate_table)
 
 
@@ -123,7 +123,7 @@ def decoder_step(
         xp = memory.gate_table[y_prev]  # B x 3H
     else:
         emb = embedding_table(params, cfg)[y_prev] * drop.emb  # B x E
-        xp = emb @ g["weight_ih_l0"][:, : cfg.embed_dim].T + g["bias_ih_l0"]
+        xp = emb @ g["weight_ih_l0"][:, : cfg.embed_dim].T + g["bias_ih_l0"][None, :]
     context = jnp.einsum("bs,bsh->bh", weights, memory.enc)  # B x H
     xp = xp + context @ g["weight_ih_l0"][:, cfg.embed_dim :].T
     new = [gru.cell(g, 0, xp, h[0])]
@@ -131,7 +131,7 @@ def decoder_step(
         x = new[-1] if drop is None else new[-1] * drop.layers[k - 1]
         new.append(gru.cell(g, k, gru.input_proj(g, k, x), h[k]))
     h = jnp.stack(new)
-    logits = h[-1] @ p["fc"]["weight"].T + p["fc"]["bias"]
+    logits = h[-1] @ p["fc"]["weight"].T + p["fc"]["bias"][None, :]
     return h, logits, weights
 
 

@@ -122,10 +122,9 @@ class Backend:
 
     @staticmethod
     def to_numpy(params: model.Seq2Seq) -> dict[str, np.ndarray]:
-        """Module -> flat {state_dict name: float32 array}, copied."""
-        return {
-            k: v.detach().cpu().numpy().astype(np.float32) for k, v in params.state_dict().items()
-        }
+        """Module -> flat {state_dict name: array} in the module's own dtype, copied (as the JAX
+        backend's; revseq.checkpoint.save casts to float32 for the file)."""
+        return {k: v.detach().cpu().numpy().copy() for k, v in params.state_dict().items()}
 
     @staticmethod
     def from_numpy(arrays: dict[str, np.ndarray]) -> model.Seq2Seq:
