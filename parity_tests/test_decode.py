@@ -49,10 +49,6 @@ def alignment_counts(src, tokens, attention) -> tuple[int, int]:
     return int((word & (attention.argmax(-1) == n - 1 - t)).sum()), int(word.sum())
 
 
-def test_both_backends_stop_after_the_same_number_of_extra_steps():
-    assert jdecode.EXTRA_STEPS == tdecode.EXTRA_STEPS
-
-
 def test_the_decode_weights_stop_some_rows_early_and_align_some_steps(weights, mode):
     """Guards the tests below: EOS ends rows at different steps, one row runs to its step
     limit, and the alignment count is neither 0 nor every word step."""

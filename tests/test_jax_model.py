@@ -146,6 +146,7 @@ def max_difference(a, b) -> float:
     return float(np.abs(np.asarray(a) - np.asarray(b)).max())
 
 
+@pytest.mark.float64
 @pytest.mark.parametrize("dropout", [0.0, 0.3], ids=["no-dropout", "dropout"])
 @pytest.mark.parametrize("num_layers", [1, 2, 3])
 def test_hand_written_decoder_backward_equals_autodiff_of_the_plain_loop(
