@@ -18,7 +18,7 @@ from revseq.config import Config, ModelConfig
 from revseq.vocab import EOS, PAD, SOS
 from revseq_jax.backend import Backend as JaxBackend
 from revseq_torch.backend import Backend as TorchBackend
-from revseq_torch.model import init_params as torch_init
+from revseq_torch.model import Seq2Seq
 
 CFG = ModelConfig(vocab_size=13, embed_dim=6, hidden_dim=8, num_layers=2, dropout=0.0)
 TOL = {"float64": 1e-10, "float32": 1e-5}
@@ -50,7 +50,9 @@ class Mode:
 
 def shared_weights() -> dict[str, np.ndarray]:
     """The weights of the `weights` fixture."""
-    module = torch_init(CFG, 7).double()
+    with torch.random.fork_rng(devices=[]):  # torch's own initialisers, seeded: test weights
+        torch.manual_seed(7)
+        module = Seq2Seq(CFG).double()
     arrays = {k: v.detach().numpy().copy() for k, v in module.state_dict().items()}
     rng = np.random.default_rng(7)
     for k in ("encoder.embedding.weight", "decoder.embedding.weight"):

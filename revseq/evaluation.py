@@ -22,26 +22,28 @@ def decode(
     *,
     beam: int = 1,
     length_penalty: float = 0.0,
+    attention: str = "model",
 ) -> list[Decoded]:
     """Predictions with their attention [steps run, n + 1], in the input order: greedy for
     beam 1, else the best hypothesis of a beam search of that width (length_penalty: see
-    revseq_jax.beam)."""
+    revseq_jax.beam); attention "uniform" or "mirror": greedy with every step's weights fixed
+    by that rule (revseq.ablation)."""
     if not sentences:
         return []
     data = encode(sentences, vocab)
     out: list[Decoded | None] = [None] * len(sentences)
     for rows, length in plan(data.lengths, EVAL_BATCH, edges):
         batch = make_batch(data, rows, EVAL_BATCH, length)
-        tokens, attention = backend.decode(
-            params, batch.src, beam=beam, length_penalty=length_penalty
+        tokens, weights = backend.decode(
+            params, batch.src, beam=beam, length_penalty=length_penalty, attention=attention
         )
         for j, r in enumerate(rows):
             source = tuple(sentences[r])
-            steps = int((attention[j].sum(axis=-1) > 0).sum())  # steps before stopping
+            steps = int((weights[j].sum(axis=-1) > 0).sum())  # steps before stopping
             out[r] = Decoded(
                 source=source,
                 reference=reverse(source),
                 prediction=tuple(vocab.decode(tokens[j])),
-                attention=np.asarray(attention[j, :steps, : len(source) + 1]),
+                attention=np.asarray(weights[j, :steps, : len(source) + 1]),
             )
     return out

@@ -20,13 +20,15 @@ def evaluate_best(
     log("Loading the best model for evaluation...")
     params = backend.from_numpy(checkpoint.load(out).params)
 
-    def decode(sentences):
-        return evaluation.decode(backend, params, task.vocab, sentences, task.edges)
+    def decode(sentences, attention="model"):
+        return evaluation.decode(
+            backend, params, task.vocab, sentences, task.edges, attention=attention
+        )
 
     items = decode(task.splits.test)
     log("\n" + report.examples(items))
     log(report.accuracy_line(items))
-    ev = probes.gather(decode, items, data)
+    ev = probes.gather(decode, items, data, greedy=decode)
     log("\n" + report.analysis(items, ev))
     report_files.write(out, ev, history, f"revseq run ({backend.name})")
     log(

@@ -60,10 +60,12 @@ class Model:
         *,
         beam: int = 1,
         length_penalty: float = 0.0,
+        attention: str = "model",
     ) -> list[Decoded]:
         """Predictions and attention for each sentence, independent of the others: greedy
         for beam 1, else a beam search of that width; with restore_unk, each predicted <UNK>
-        becomes the source word it attends to."""
+        becomes the source word it attends to. attention "uniform" or "mirror": greedy with
+        every step's weights fixed by that rule (revseq.ablation)."""
         for i, s in enumerate(sentences):
             if len(s) > MAX_WORDS:
                 raise RevseqError(
@@ -80,5 +82,6 @@ class Model:
             edges_for(data.max_len, data.min_len, self.ckpt.config.train.length_buckets),
             beam=beam,
             length_penalty=length_penalty,
+            attention=attention,
         )
         return [restore_unknown(d, self.ckpt.vocab) for d in items] if restore_unk else items

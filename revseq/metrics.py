@@ -74,55 +74,73 @@ def attention_stats(items: Sequence[Decoded]) -> dict[str, float]:
     """
     acc: dict[str, list] = defaultdict(list)
     for d in items:
-        n = len(d.source)
-        tokens = [*d.source, "<EOS>"]
-        steps = min(n, d.attention.shape[0])
-        for t in range(steps):
-            w = d.attention[t]
-            peak, mirror = int(np.argmax(w)), n - 1 - t
-            acc["mirror"].append(peak == mirror)
-            (acc["mirror_correct"] if d.match else acc["mirror_wrong"]).append(peak == mirror)
-            acc["mirror_w"].append(float(w[mirror]))
-            acc["peak_w"].append(float(w[peak]))
-            acc["neighbour"].append(abs(peak - mirror) == 1)
-            acc["later"].append(peak == mirror + 1)
-            acc["eos_w"].append(float(w[n]))
-            acc["uniform_share"].append(1.0 / (n + 1))
-            if t < len(d.prediction):
-                acc["copy"].append(d.prediction[t] == tokens[peak])
-        if steps:
-            first, last = d.attention[0], d.attention[steps - 1]
-            acc["first_mirror"].append(int(np.argmax(first)) == n - 1)
-            acc["first_entropy"].append(normalized_entropy(first))
-            acc["first_peak_w"].append(float(first.max()))
-            if steps == n:
-                acc["last_mirror"].append(int(np.argmax(last)) == 0)
-                acc["last_entropy"].append(normalized_entropy(last))
-        if d.attention.shape[0] > n and len(d.prediction) == n:  # the step that emitted <EOS>
-            acc["eos_step_eos_w"].append(float(d.attention[n, n]))
-            acc["eos_step_entropy"].append(normalized_entropy(d.attention[n]))
-    stats = {
-        "word_steps": len(acc["mirror"]),
-        "mirror_share": _mean(acc["mirror"]),
-        "mirror_weight": _mean(acc["mirror_w"]),
-        "peak_weight": _mean(acc["peak_w"]),
-        "neighbour_share": _mean(acc["neighbour"]),
-        "later_share": _mean(acc["later"]),
-        "eos_weight_words": _mean(acc["eos_w"]),
-        "copy_share": _mean(acc["copy"]),
-        "chance_share": _mean(acc["uniform_share"]),
-        "first_mirror_share": _mean(acc["first_mirror"]),
-        "first_entropy": _mean(acc["first_entropy"]),
-        "first_peak_weight": _mean(acc["first_peak_w"]),
-        "last_mirror_share": _mean(acc["last_mirror"]),
-        "last_entropy": _mean(acc["last_entropy"]),
-        "eos_steps": len(acc["eos_step_eos_w"]),
-        "eos_step_eos_weight": _mean(acc["eos_step_eos_w"]),
-        "eos_step_entropy": _mean(acc["eos_step_entropy"]),
-        "mirror_share_correct": _mean(acc["mirror_correct"]),
-        "mirror_share_wrong": _mean(acc["mirror_wrong"]),
-    }
-    return stats
+        _word_steps(d, acc)
+        _end_steps(d, acc)
+    return _summarise(acc)
+
+
+def _word_steps(d: Decoded, acc: dict[str, list]) -> None:
+    """Append one sentence's per-word-step observations to acc."""
+    n = len(d.source)
+    tokens = [*d.source, "<EOS>"]
+    for t in range(min(n, d.attention.shape[0])):
+        w = d.attention[t]
+        peak, mirror = int(np.argmax(w)), n - 1 - t
+        acc["mirror"].append(peak == mirror)
+        (acc["mirror_correct"] if d.match else acc["mirror_wrong"]).append(peak == mirror)
+        acc["mirror_w"].append(float(w[mirror]))
+        acc["peak_w"].append(float(w[peak]))
+        acc["neighbour"].append(abs(peak - mirror) == 1)
+        acc["later"].append(peak == mirror + 1)
+        acc["eos_w"].append(float(w[n]))
+        acc["uniform_share"].append(1.0 / (n + 1))
+        if t < len(d.prediction):
+            acc["copy"].append(d.prediction[t] == tokens[peak])
+
+
+def _end_steps(d: Decoded, acc: dict[str, list]) -> None:
+    """Append one sentence's first, last and <EOS>-emitting step observations to acc."""
+    n = len(d.source)
+    steps = min(n, d.attention.shape[0])
+    if steps:
+        first, last = d.attention[0], d.attention[steps - 1]
+        acc["first_mirror"].append(int(np.argmax(first)) == n - 1)
+        acc["first_entropy"].append(normalized_entropy(first))
+        acc["first_peak_w"].append(float(first.max()))
+        if steps == n:
+            acc["last_mirror"].append(int(np.argmax(last)) == 0)
+            acc["last_entropy"].append(normalized_entropy(last))
+    if d.attention.shape[0] > n and len(d.prediction) == n:  # the step that emitted <EOS>
+        acc["eos_step_eos_w"].append(float(d.attention[n, n]))
+        acc["eos_step_entropy"].append(normalized_entropy(d.attention[n]))
+
+
+# attention_stats' name -> the observations it is the mean of.
+_MEANS = {
+    "mirror_share": "mirror",
+    "mirror_weight": "mirror_w",
+    "peak_weight": "peak_w",
+    "neighbour_share": "neighbour",
+    "later_share": "later",
+    "eos_weight_words": "eos_w",
+    "copy_share": "copy",
+    "chance_share": "uniform_share",
+    "first_mirror_share": "first_mirror",
+    "first_entropy": "first_entropy",
+    "first_peak_weight": "first_peak_w",
+    "last_mirror_share": "last_mirror",
+    "last_entropy": "last_entropy",
+    "eos_step_eos_weight": "eos_step_eos_w",
+    "eos_step_entropy": "eos_step_entropy",
+    "mirror_share_correct": "mirror_correct",
+    "mirror_share_wrong": "mirror_wrong",
+}
+
+
+def _summarise(acc: dict[str, list]) -> dict[str, float]:
+    """The counts and means of attention_stats (NaN for a mean over no observation)."""
+    counts = {"word_steps": len(acc["mirror"]), "eos_steps": len(acc["eos_step_eos_w"])}
+    return counts | {name: _mean(acc[key]) for name, key in _MEANS.items()}
 
 
 def _tokens(words: Sequence[str]) -> list[str]:

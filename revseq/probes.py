@@ -4,10 +4,11 @@ sentences of repeated words, drawn from a fixed seed — decoded by the model un
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from revseq.ablation import MODEL, RULES
 from revseq.config import DataConfig
 from revseq.data import (
     Sentence,
@@ -16,7 +17,7 @@ from revseq.data import (
     task_words,
     unseen_lengths,
 )
-from revseq.metrics import Decoded
+from revseq.metrics import Decoded, exact_match
 
 PER_LENGTH = 50  # sentences of each unseen length
 REPEATS = 200  # repeated-word sentences
@@ -30,14 +31,35 @@ class Evidence:
     unseen: list[Decoded]  # lengths outside data.min_len..data.max_len
     repeats: list[Decoded]  # one or two distinct words, repeated
     data: DataConfig
+    # Test exact match (correct, total) under the model's own attention and each fixed rule
+    # of revseq.ablation ("model", "uniform", "mirror"); empty when not measured.
+    ablation: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+
+Ablate = Callable[[list[Sentence], str], list[Decoded]]
+
+
+def ablate(greedy: Ablate, test: list[Decoded], test_is_greedy: bool = True):
+    """{rule: test exact match} with greedy(sentences, attention) decoding under each rule;
+    the model's own figure is `test`'s when that was decoded greedily (no decode again)."""
+    sources = [list(d.source) for d in test]
+    rules = RULES if test_is_greedy else (MODEL, *RULES)
+    out = {MODEL: exact_match(test)} if test_is_greedy else {}
+    return out | {rule: exact_match(greedy(sources, rule)) for rule in rules}
 
 
 def gather(
-    decode: Callable[[list[Sentence]], list[Decoded]], test: list[Decoded], data: DataConfig
+    decode: Callable[[list[Sentence]], list[Decoded]],
+    test: list[Decoded],
+    data: DataConfig,
+    greedy: Ablate | None = None,
+    test_is_greedy: bool = True,
 ) -> Evidence:
-    """Draw the probe sentences (the same for every model of a task) and decode them."""
+    """Draw the probe sentences (the same for every model of a task) and decode them; with
+    `greedy` (sentences, attention rule -> decoded), measure the attention ablation too."""
     rng = np.random.default_rng(7)
     words = task_words(data.n_words)
     unseen = random_sentences(words, unseen_lengths(data), PER_LENGTH, rng)
     repeats = repeated_word_sentences(data, REPEATS, rng)
-    return Evidence(test, decode(unseen), decode(repeats), data)
+    measured = ablate(greedy, test, test_is_greedy) if greedy else {}
+    return Evidence(test, decode(unseen), decode(repeats), data, measured)

@@ -39,54 +39,73 @@ def examples(items: Sequence[Decoded], count: int = 10) -> str:
 def accuracy_line(items: Sequence[Decoded]) -> str:
     """`Exact Match Accuracy: XX.XX% (correct/total)`."""
     correct, total = exact_match(items)
-    return f"Exact Match Accuracy: {100.0 * correct / max(total, 1):.2f}% ({correct}/{total})"
+    rate = f"{100.0 * correct / total:.2f}%" if total else "n/a"
+    return f"Exact Match Accuracy: {rate} ({correct}/{total})"
+
+
+# Thresholds that choose the analysis's sentences. Shares are of word-emitting steps.
+HIGH_SHARE = 0.9  # 9 steps in 10 or more on the mirrored word: the pattern is the rule
+LOW_SHARE = 0.5  # under half: the mirrored word is the exception, not the rule
+SHARP_PEAK = 0.8  # a mean peak weight of 0.8 or more leaves at most 0.2 to all other words
+GOOD_EXACT = 0.9  # exact match for "Yes, it aligns": at most 1 sentence in 10 wrong
+BAD_EXACT = 0.5  # exact match under this: most sentences wrong, so "No" whatever the peaks
+NEAR_PERFECT = 0.99  # exact match so high that the off-mirror peaks cannot be what errs
+MOSTLY_LATER = 0.5  # "mostly one position later": at least half the off-mirror steps
+REPEATS_ALIGNED = 0.8  # on repeated words, the share that still counts as following position
+# The attention ablation (revseq.ablation), as shares of the model's own exact match:
+NEEDS_ATTENTION = 0.5  # uniform weights keep under half of it: the decoder needs attention
+POINTER_ENOUGH = 0.9  # the mirrored one-hot keeps 90 % or more: that position is enough
 
 
 def _pct(x: float) -> str:
     return "n/a" if x != x else f"{100 * x:.1f} %"
 
 
-def _grade(x: float, high: float, low: float) -> str:
-    return "high" if x >= high else "low" if x < low else "mid"
+def _num(x: float) -> str:
+    """A mean to three places; "n/a" for one over an empty set (NaN)."""
+    return "n/a" if x != x else f"{x:.3f}"
 
 
-def analysis(items: Sequence[Decoded], ev: Evidence | None = None) -> str:
-    """Answers to the four Part 4 questions, each computed from these decoded sentences (and,
-    given the probes, from the unseen lengths and repeated words too)."""
-    s = attention_stats(items)
-    correct, total = exact_match(items)
-    acc = correct / max(total, 1)
-    align = _grade(s["mirror_share"], 0.9, 0.5)
-    out = []
+def _grade(x: float, high: float = HIGH_SHARE, low: float = LOW_SHARE) -> str:
+    return "n/a" if x != x else "high" if x >= high else "low" if x < low else "mid"
 
-    out.append("1. What patterns do you observe in the attention weights?")
-    sharp = "a sharp" if s["peak_weight"] >= 0.8 else "a diffuse"
+
+def _patterns(s: dict, total: int) -> str:
+    """Part 4, question 1: the shape of the attention, from the word-step statistics."""
+    sharp = "a sharp" if s["peak_weight"] >= SHARP_PEAK else "a diffuse"
     shape = {
         "high": f"{sharp} anti-diagonal: step t looks at source word n-1-t",
         "mid": "a partial anti-diagonal: many steps look at the mirrored word, many do not",
         "low": "no anti-diagonal: the peak rarely sits on the mirrored word",
-    }[align]
-    out.append(
+        "n/a": "not measurable: no word step was run",
+    }[_grade(s["mirror_share"])]
+    return (
         f"   Over {s['word_steps']} word-emitting decoder steps of {total} test sentences the "
         f"pattern is {shape}. Attention peaks on the mirrored source position in "
         f"{_pct(s['mirror_share'])} of steps (a uniform guess: {_pct(s['chance_share'])}); "
-        f"the mean weight there is {s['mirror_weight']:.3f} and the mean peak weight "
-        f"{s['peak_weight']:.3f}. {_pct(s['neighbour_share'])} of steps peak one position off the "
-        f"mirror ({_pct(s['later_share'])} one position after it), and the source <EOS> holds "
-        f"{s['eos_weight_words']:.3f} of the weight on average "
-        f"while words are emitted."
+        f"the mean weight there is {_num(s['mirror_weight'])} and the mean peak weight "
+        f"{_num(s['peak_weight'])}. {_pct(s['neighbour_share'])} of steps peak one position off "
+        f"the mirror ({_pct(s['later_share'])} one position after it), and the source <EOS> "
+        f"holds {_num(s['eos_weight_words'])} of the weight on average while words are emitted."
     )
 
-    copy = _grade(s["copy_share"], 0.9, 0.5)
-    off = 1.0 - s["mirror_share"]
-    shifted = copy != "high" and s["later_share"] >= 0.5 * off > 0  # misses fall one later
 
-    out.append("2. Does the attention align input and output tokens correctly?")
+def _shifted(s: dict) -> bool:
+    """Whether the peaks that miss the mirrored word mostly fall one position later."""
+    off = 1.0 - s["mirror_share"]
+    return _grade(s["copy_share"]) != "high" and s["later_share"] >= MOSTLY_LATER * off > 0
+
+
+def _alignment(s: dict, correct: int, total: int) -> str:
+    """Part 4, question 2: does the attention align input and output tokens?"""
+    if not total:
+        return "   n/a: the test split is empty."
+    acc, align = correct / total, _grade(s["mirror_share"])
     verdict = (
         "Yes"
-        if align == "high" and acc >= 0.9
+        if align == "high" and acc >= GOOD_EXACT
         else "No"
-        if align == "low" or acc < 0.5
+        if align in ("low", "n/a") or acc < BAD_EXACT
         else "Partly"
     )
     others = (
@@ -99,57 +118,96 @@ def analysis(items: Sequence[Decoded], ev: Evidence | None = None) -> str:
         f"matched sentences the peak is on the mirrored word in {_pct(s['mirror_share_correct'])} "
         f"of steps; {others}."
     )
-    if verdict == "Partly" and acc >= 0.99 and shifted:
+    if verdict == "Partly" and acc >= NEAR_PERFECT and _shifted(s):
         text += (
             " The words come out right even where the peak is off the mirrored word, so the "
             "alignment the decoder uses is not the one-to-one one (see 3)."
         )
-    out.append(text)
+    return text
 
-    out.append("3. How does attention help the model learn to reverse sequences?")
-    pointer = (
-        ", and only has to learn to move that pointer one step left per output instead of "
-        "storing the whole sentence in one vector"
-        if align == "high"
-        else ""
-    )
-    how = {
-        "high": "so attention works as a pointer: the decoder reads the word it must emit from "
-        f"the position it attends to{pointer}",
-        "mid": "so attention works as a pointer only part of the time",
-        "low": "so this model does not use attention as a pointer; what it emits is not what it "
-        "attends to",
-    }[copy]
+
+def attention_role(ablation: dict[str, tuple[int, int]]) -> str:
+    """What the decoder needs its attention for, from test exact match under the model's
+    own attention and under the fixed rules of revseq.ablation ({rule: (correct, total)})."""
+    if not ablation:
+        return "Not measured: no attention ablation was run for this report."
+    (mc, t), uc, rc = ablation["model"], ablation["uniform"][0], ablation["mirror"][0]
     text = (
-        f"   The emitted word equals the source word under the attention peak in "
-        f"{_pct(s['copy_share'])} of word steps, {how}."
+        f"Test exact match with the model's own attention is {_rate(mc, t)}; with every "
+        f"step's attention replaced by uniform weights over the source it is {_rate(uc, t)}, "
+        f"and by a one-hot on the mirrored word {_rate(rc, t)}. "
     )
-    if shifted:
+    if not mc:
+        return text + "The model matches no sentence, so this cannot say what attention adds."
+    uniform, mirror = uc / mc, rc / mc
+    if uniform >= NEEDS_ATTENTION:
+        return text + (
+            f"The decoder does not need the attention to find the word: uniform weights keep "
+            f"{_pct(uniform)} of its exact match, so it carries the sentence in its own state."
+        )
+    if mirror >= POINTER_ENOUGH:
+        return text + (
+            "The decoder depends on where it attends: with uniform weights it loses the "
+            "sentence, and a one-hot on the mirrored word restores it, so attention works as "
+            "a pointer that moves one word left per step, and the decoder reads the word it "
+            "emits from the position it points at."
+        )
+    return text + (
+        "The decoder depends on its attention (uniform weights lose the sentence), but not "
+        "as a one-to-one pointer: a one-hot on the mirrored word does not restore it, so what "
+        "it reads through its own attention is more than the mirrored word."
+    )
+
+
+def _how_it_helps(s: dict, ev: Evidence | None) -> str:
+    """Part 4, question 3, written from the attention ablation."""
+    text = (
+        f"   {attention_role(ev.ablation if ev else {})} The emitted word equals the source "
+        f"word under the attention peak in {_pct(s['copy_share'])} of word steps."
+    )
+    if _shifted(s):
         text += (
             f" When the peak misses the mirrored word it is mostly one position later "
-            f"({_pct(s['later_share'])} of all word steps): the encoder's state there was "
-            f"computed right after reading the word, so it still carries it and the decoder "
-            f"can point at it instead."
+            f"({_pct(s['later_share'])} of all word steps)."
         )
-    out.append(text)
+    return text
 
-    out.append("4. What happens at the beginning and end of sequences?")
-    out.append(
-        f"   First step: the peak is on the last source word in {_pct(s['first_mirror_share'])} "
-        f"of sentences (mean peak weight {s['first_peak_weight']:.3f}, normalised entropy "
-        f"{s['first_entropy']:.3f}, where 0 is one-hot and 1 uniform). Last word step: the peak "
-        f"is on the first source word in {_pct(s['last_mirror_share'])} of sentences (entropy "
-        f"{s['last_entropy']:.3f}). "
-        + (
-            f"At the step that emits <EOS> ({s['eos_steps']} sentences with the right length) "
-            f"the source <EOS> gets weight {s['eos_step_eos_weight']:.3f} (entropy "
-            f"{s['eos_step_entropy']:.3f})."
-            if s["eos_steps"]
-            else "No sentence came out with the right length, so no step emitted <EOS> there."
-        )
-        + (f" {generalisation(ev)}" if ev else "")
+
+def _ends(s: dict, ev: Evidence | None) -> str:
+    """Part 4, question 4: the first and last steps, and the probes."""
+    eos = (
+        f"At the step that emits <EOS> ({s['eos_steps']} sentences with the right length) "
+        f"the source <EOS> gets weight {_num(s['eos_step_eos_weight'])} (entropy "
+        f"{_num(s['eos_step_entropy'])})."
+        if s["eos_steps"]
+        else "No sentence came out with the right length, so no step emitted <EOS> there."
     )
-    return "\n".join(out)
+    return (
+        f"   First step: the peak is on the last source word in {_pct(s['first_mirror_share'])} "
+        f"of sentences (mean peak weight {_num(s['first_peak_weight'])}, normalised entropy "
+        f"{_num(s['first_entropy'])}, where 0 is one-hot and 1 uniform). Last word step: the "
+        f"peak is on the first source word in {_pct(s['last_mirror_share'])} of sentences "
+        f"(entropy {_num(s['last_entropy'])}). {eos}" + (f" {generalisation(ev)}" if ev else "")
+    )
+
+
+def analysis(items: Sequence[Decoded], ev: Evidence | None = None) -> str:
+    """Answers to the four Part 4 questions, each computed from these decoded sentences (and,
+    given the probes, from the unseen lengths, the repeated words and the attention ablation)."""
+    s = attention_stats(items)
+    correct, total = exact_match(items)
+    return "\n".join(
+        [
+            "1. What patterns do you observe in the attention weights?",
+            _patterns(s, total),
+            "2. Does the attention align input and output tokens correctly?",
+            _alignment(s, correct, total),
+            "3. How does attention help the model learn to reverse sequences?",
+            _how_it_helps(s, ev),
+            "4. What happens at the beginning and end of sequences?",
+            _ends(s, ev),
+        ]
+    )
 
 
 def _rate(c: int, t: int) -> str:
@@ -208,8 +266,8 @@ def attention_table(items: Sequence[Decoded]) -> str:
     ]
     for t, r in attention_by_position(items).items():
         rows.append(
-            f"| {t} | {r['steps']} | {_pct(r['mirror_share'])} | {r['entropy']:.3f} "
-            f"| {r['eos_mass']:.3f} |"
+            f"| {t} | {r['steps']} | {_pct(r['mirror_share'])} | {_num(r['entropy'])} "
+            f"| {_num(r['eos_mass'])} |"
         )
     return "\n".join(rows)
 
@@ -249,9 +307,9 @@ def generalisation(ev: Evidence) -> str:
     if ev.repeats:
         s = attention_stats(ev.repeats)
         how = (
-            "the pointer still moves by position, not by word identity"
-            if s["mirror_share"] >= 0.8
-            else "with many equal words the pointer often loses its place"
+            "attention still follows the position, not the word identity"
+            if s["mirror_share"] >= REPEATS_ALIGNED
+            else "with many equal words attention often loses its place"
         )
         out.append(
             f"On sentences of one or two repeated words {_summary(ev.repeats)}, with the peak "
@@ -260,26 +318,44 @@ def generalisation(ev: Evidence) -> str:
     return " ".join(out)
 
 
-def markdown(
-    ev: Evidence, title: str, history: Sequence[dict], gallery: Sequence[tuple[str, str]] = ()
-) -> str:
-    """The whole report.md: every number in it is computed from `ev` and `history`."""
-    items = ev.test
+def ablation_table(ablation: dict[str, tuple[int, int]]) -> str:
+    """Markdown table of test exact match under each attention rule (revseq.ablation)."""
+    if not ablation:
+        return "Not measured."
+    labels = {
+        "model": "the model's own",
+        "uniform": "uniform over the source words and <EOS>",
+        "mirror": "a one-hot on the mirrored word (then on <EOS>)",
+    }
+    rows = ["| attention at every decoder step | exact match |", "|---|---:|"]
+    for rule, label in labels.items():
+        c, t = ablation[rule]
+        rows.append(f"| {label} | {_rate(c, t)} ({c}/{t}) |")
+    return "\n".join(rows)
+
+
+def _header(title: str, history: Sequence[dict]) -> list[str]:
     best = min(history, key=lambda h: h["val_loss"]) if history else None
-    parts = [f"# {title}", ""]
-    if best:
-        parts += [
-            f"Best epoch by validation loss: {best['epoch']} "
-            f"(val loss {best['val_loss']:.4f}, val exact {best['val_exact']:.2f} %).",
-            "",
-        ]
+    if not best:
+        return [f"# {title}", ""]
+    return [
+        f"# {title}",
+        "",
+        f"Best epoch by validation loss: {best['epoch']} "
+        f"(val loss {best['val_loss']:.4f}, val exact {best['val_exact']:.2f} %).",
+        "",
+    ]
+
+
+def _accuracy_sections(ev: Evidence) -> list[str]:
+    """The test split, the unseen lengths and the repeated words."""
     trained = f"{ev.data.min_len}-{ev.data.max_len}"
-    parts += [
+    return [
         "## Accuracy on the test split",
         "",
-        accuracy_line(items) + f"; {_summary(items)}.",
+        accuracy_line(ev.test) + f"; {_summary(ev.test)}.",
         "",
-        by_length_table(items),
+        by_length_table(ev.test),
         "",
         f"## Lengths never seen in training (trained on {trained} words)",
         "",
@@ -297,13 +373,26 @@ def markdown(
         examples(ev.repeats, 3),
         "```",
         "",
+    ]
+
+
+def _attention_sections(ev: Evidence, history: Sequence[dict]) -> list[str]:
+    """Errors, attention by position, the ablation, and alignment over training."""
+    slices = {"test": ev.test, "unseen lengths": ev.unseen, "repeated words": ev.repeats}
+    return [
         "## Errors",
         "",
-        errors_table({"test": items, "unseen lengths": ev.unseen, "repeated words": ev.repeats}),
+        errors_table(slices),
         "",
         "## Attention by decoder position (test split)",
         "",
-        attention_table(items),
+        attention_table(ev.test),
+        "",
+        "## Attention ablation (test split, greedy)",
+        "",
+        ablation_table(ev.ablation),
+        "",
+        attention_role(ev.ablation),
         "",
         "## Attention over training",
         "",
@@ -314,22 +403,34 @@ def markdown(
         "",
         "![alignment](alignment_curve.png)" if history else "",
         "",
-        "## Gallery",
-        "",
-        *[f"{caption}\n\n![{name}]({name})\n" for name, caption in gallery],
-        "## Examples",
-        "",
-        "```",
-        examples(items),
-        "```",
-        "",
-        "## Analysis (computed from this run's test set and probes)",
-        "",
-        analysis(items, ev),
-        "",
-        "![attention](attention_heatmap.png)",
-        "",
-        "![loss](loss_curve.png)" if history else "",
-        "",
     ]
-    return "\n".join(parts)
+
+
+def markdown(
+    ev: Evidence, title: str, history: Sequence[dict], gallery: Sequence[tuple[str, str]] = ()
+) -> str:
+    """The whole report.md: every number in it is computed from `ev` and `history`."""
+    return "\n".join(
+        [
+            *_header(title, history),
+            *_accuracy_sections(ev),
+            *_attention_sections(ev, history),
+            "## Gallery",
+            "",
+            *[f"{caption}\n\n![{name}]({name})\n" for name, caption in gallery],
+            "## Examples",
+            "",
+            "```",
+            examples(ev.test),
+            "```",
+            "",
+            "## Analysis (computed from this run's test set and probes)",
+            "",
+            analysis(ev.test, ev),
+            "",
+            "![attention](attention_heatmap.png)",
+            "",
+            "![loss](loss_curve.png)" if history else "",
+            "",
+        ]
+    )

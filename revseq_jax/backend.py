@@ -8,13 +8,14 @@ from collections.abc import Callable, Sequence
 import jax
 import numpy as np
 
+from revseq import ablation
 from revseq.batching import Batch
 from revseq.config import Config
 from revseq.init import init_params
 from revseq.layout import check_shapes, param_shapes
 from revseq_jax import model, optim, sharding, train
 from revseq_jax.beam import beam_search
-from revseq_jax.decode import decode_and_score, greedy_decode
+from revseq_jax.decode import decode_and_score, greedy_decode, greedy_decode_with_attention
 
 
 def use_compilation_cache(path: str) -> None:
@@ -146,12 +147,22 @@ class Backend:
         return state.params
 
     def decode(
-        self, params: dict, src: np.ndarray, beam: int = 1, length_penalty: float = 0.0
+        self,
+        params: dict,
+        src: np.ndarray,
+        beam: int = 1,
+        length_penalty: float = 0.0,
+        attention: str = "model",
     ) -> tuple[np.ndarray, np.ndarray]:
         """Tokens [B, T] and attention [B, T, S] as numpy: greedy for beam 1, else the best
-        hypothesis of a beam search of that width (revseq_jax.beam)."""
+        hypothesis of a beam search of that width (revseq_jax.beam). attention "uniform" or
+        "mirror" decodes greedily with every step's weights fixed by that rule instead of the
+        model's (revseq.ablation)."""
+        ablation.check(attention, beam)
         self._compiled()
         src = sharding.split(src, self.mesh)
+        if attention != ablation.MODEL:
+            return greedy_decode_with_attention(params, self.cfg.model, src, attention)
         if beam == 1:
             tokens, weights = greedy_decode(params, self.cfg.model, src)
         else:

@@ -9,9 +9,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from revseq import ablation
 from revseq.config import ModelConfig
 from revseq.conventions import EXTRA_STEPS, exact_and_aligned, live_steps
 from revseq.vocab import PAD, SOS
+from revseq_jax import model
 from revseq_jax.losses import masked_cross_entropy
 from revseq_jax.model import forward
 
@@ -41,3 +43,32 @@ def greedy_decode(params: dict, cfg: ModelConfig, src: jax.Array):
     """src [B, S] -> tokens [B, T] (PAD after EOS), attention [B, T, S] (0 there)."""
     tokens, weights, _ = decode_and_score(params, cfg, src, np.zeros(src.shape, np.int32))
     return tokens, weights
+
+
+@partial(jax.jit, static_argnames="cfg")
+def _greedy_with_weights(params: dict, cfg: ModelConfig, src: jax.Array, fixed: jax.Array):
+    """Greedy tokens [B, T] (not yet stopped) with step t's attention replaced by fixed[:, t]:
+    a plain lax.scan of model.decoder_step, the custom-VJP training loop untouched."""
+    enc, h = model.encode(params, cfg, src)
+    memory = model.prepare_memory(params, cfg, enc, src != PAD)
+
+    def step(carry, w):
+        h, y = carry
+        h, logits, _ = model.decoder_step(params, cfg, h, y, memory, fixed=w)
+        y = jnp.argmax(logits, axis=-1).astype(src.dtype)
+        return (h, y), y
+
+    first = jnp.full(src.shape[:1], SOS, src.dtype)
+    _, tokens = jax.lax.scan(step, (h, first), fixed.swapaxes(0, 1))
+    return tokens.swapaxes(0, 1)
+
+
+def greedy_decode_with_attention(params: dict, cfg: ModelConfig, src, rule: str):
+    """Greedy decoding of src [B, S] with every step attending by `rule` (revseq.ablation:
+    "uniform" or "mirror") instead of the model's attention -> numpy tokens [B, T] (PAD after
+    EOS) and the weights used [B, T, S] (0 there), T = S + EXTRA_STEPS, as greedy_decode."""
+    src_np = np.asarray(src)
+    fixed = ablation.fixed_weights(src_np, rule, src_np.shape[1] + EXTRA_STEPS)
+    dtype = jax.tree_util.tree_leaves(params)[0].dtype
+    tokens = _greedy_with_weights(params, cfg, src, jnp.asarray(fixed, dtype))
+    return ablation.stop(tokens, fixed, src_np)

@@ -110,15 +110,19 @@ def decoder_step(
     y_prev: jax.Array,
     memory: Memory,
     drop: decoder.Masks | None = None,
+    fixed: jax.Array | None = None,
 ):
     """One decoder step: h [L, B, H], previous token y_prev [B] -> (h, logits [B, V], attn [B, S]).
 
     Attention uses the previous top-layer state; the GRU reads [embedding; context]. drop holds
-    this step's dropout masks (emb [B, E], layers [L-1, B, H]); None is evaluation.
+    this step's dropout masks (emb [B, E], layers [L-1, B, H]); None is evaluation. fixed
+    [B, S], if given, replaces the step's attention weights (revseq.ablation).
     """
     p = params["decoder"]
     g = p["gru"]
     weights = attention.weights(p["attention"], memory.keys, memory.mask, h[-1])
+    if fixed is not None:
+        weights = fixed.astype(weights.dtype)
     if drop is None:
         xp = memory.gate_table[y_prev]  # B x 3H
     else:

@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import torch
 
+from revseq import ablation
 from revseq.batching import Batch
 from revseq.config import Config, ModelConfig
 from revseq.errors import RevseqError
@@ -15,7 +16,7 @@ from revseq.init import init_params
 from revseq.layout import infer_config, param_shapes
 from revseq_torch import model, train
 from revseq_torch.beam import beam_search
-from revseq_torch.decode import greedy_decode
+from revseq_torch.decode import greedy_decode, greedy_decode_with_attention
 
 
 class Backend:
@@ -97,11 +98,21 @@ class Backend:
         return state.model
 
     def decode(
-        self, params: model.Seq2Seq, src: np.ndarray, beam: int = 1, length_penalty: float = 0.0
+        self,
+        params: model.Seq2Seq,
+        src: np.ndarray,
+        beam: int = 1,
+        length_penalty: float = 0.0,
+        attention: str = "model",
     ) -> tuple[np.ndarray, np.ndarray]:
         """Tokens [B, T] and attention [B, T, S] as numpy: greedy for beam 1, else the best
-        hypothesis of a beam search of that width (revseq_torch.beam)."""
+        hypothesis of a beam search of that width (revseq_torch.beam). attention "uniform" or
+        "mirror" decodes greedily with every step's weights fixed by that rule instead of the
+        model's (revseq.ablation)."""
+        ablation.check(attention, beam)
         src = torch.from_numpy(np.asarray(src))
+        if attention != ablation.MODEL:
+            return greedy_decode_with_attention(params, src, attention)
         if beam == 1:
             tokens, weights = greedy_decode(params, src)
         else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import torch
 
+from revseq import ablation
 from revseq.conventions import EXTRA_STEPS, exact_and_aligned, live_steps
 from revseq.vocab import PAD, SOS
 from revseq_torch.losses import masked_cross_entropy
@@ -39,3 +40,24 @@ def greedy_decode(model: Seq2Seq, src: torch.Tensor) -> tuple[torch.Tensor, torc
     """src [B, S] -> tokens [B, T] (PAD after EOS), attention [B, T, S] (0 there)."""
     tokens, weights, _ = decode_and_score(model, src, torch.zeros_like(src))
     return tokens, weights
+
+
+def greedy_decode_with_attention(model: Seq2Seq, src: torch.Tensor, rule: str):
+    """Greedy decoding of src [B, S] with every step attending by `rule` (revseq.ablation:
+    "uniform" or "mirror") instead of the model's attention -> numpy tokens [B, T] (PAD after
+    EOS) and the weights used [B, T, S] (0 there), T = S + EXTRA_STEPS, as greedy_decode. A
+    plain loop of model.decoder_step, in eval mode without autograd."""
+    src_np = src.cpu().numpy()
+    fixed_np = ablation.fixed_weights(src_np, rule, src.shape[1] + EXTRA_STEPS)
+    with evaluating(model):
+        fixed = torch.from_numpy(fixed_np).to(src.device)
+        enc, h = model.encode(src)
+        keys = model.decoder.attention.project_keys(enc)
+        mask = src != PAD
+        y = torch.full(src.shape[:1], SOS, dtype=src.dtype, device=src.device)
+        tokens = []
+        for t in range(fixed.shape[1]):
+            h, logits, _ = model.decoder_step(h, y, keys, enc, mask, fixed[:, t])
+            y = logits.argmax(dim=-1).to(src.dtype)
+            tokens.append(y)
+    return ablation.stop(torch.stack(tokens, dim=1).cpu().numpy(), fixed_np, src_np)

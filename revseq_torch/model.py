@@ -65,14 +65,19 @@ class Decoder(nn.Module):
         keys: torch.Tensor,
         enc: torch.Tensor,
         mask: torch.Tensor,
+        fixed: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """One step: h [L, B, H], previous token y_prev [B] -> (h, logits [B, V], attn [B, S]).
 
         The context comes from the previous top-layer state; the GRU reads [embedding; context].
         keys [B, S, H] is attention.project_keys(enc), enc [B, S, H], mask [B, S] True = real.
+        fixed [B, S], if given, replaces the step's attention weights (revseq.ablation).
         """
         emb = self.dropout(embed(self.embedding, y_prev))  # B x E
         context, weights = self.attention.attend(keys, enc, mask, h[-1])
+        if fixed is not None:
+            weights = fixed.to(weights.dtype)
+            context = torch.einsum("bs,bsh->bh", weights, enc)
         h = self.gru.step(torch.cat([emb, context], dim=-1), h)
         return h, self.fc(h[-1]), weights
 
@@ -90,9 +95,10 @@ class Seq2Seq(nn.Module):
         """src [B, S] -> outputs [B, S, H], final states [L, B, H]."""
         return self.encoder(src)
 
-    def decoder_step(self, h, y_prev, keys, enc, mask):
-        """h [L, B, H], y_prev [B] -> (h [L, B, H], logits [B, V], attention [B, S])."""
-        return self.decoder(h, y_prev, keys, enc, mask)
+    def decoder_step(self, h, y_prev, keys, enc, mask, fixed=None):
+        """h [L, B, H], y_prev [B] -> (h [L, B, H], logits [B, V], attention [B, S]); fixed
+        [B, S], if given, replaces the attention weights (revseq.ablation)."""
+        return self.decoder(h, y_prev, keys, enc, mask, fixed)
 
     def forward(
         self, src: torch.Tensor, tgt_in: torch.Tensor, force: torch.Tensor

@@ -53,7 +53,13 @@ def main() -> None:
     print(report.examples(items, args.examples))
     print(report.accuracy_line(items))
     if args.report:
-        ev = probes.gather(lambda s: model.decode(s, **options), items, model.ckpt.config.data)
+        ev = probes.gather(
+            lambda s: model.decode(s, **options),
+            items,
+            model.ckpt.config.data,
+            greedy=lambda s, rule: model.decode(s, attention=rule),
+            test_is_greedy=args.beam == 1,
+        )
         history = run_folder.read_metrics(args.checkpoint)
         title = f"revseq evaluation of {args.checkpoint}" + (
             f", beam {args.beam}" if args.beam > 1 else ""

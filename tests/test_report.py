@@ -12,8 +12,16 @@ from revseq.metrics import (
     normalized_entropy,
     token_accuracy,
 )
-from revseq.probes import Evidence
-from revseq.report import accuracy_line, analysis, example, markdown
+from revseq.probes import Evidence, ablate
+from revseq.report import (
+    NEEDS_ATTENTION,
+    POINTER_ENOUGH,
+    accuracy_line,
+    analysis,
+    attention_role,
+    example,
+    markdown,
+)
 
 
 def perfect(words):
@@ -64,7 +72,75 @@ def test_the_analysis_of_a_good_model_says_yes_and_of_a_failed_one_says_no():
     assert "sharp anti-diagonal" in good and "   Yes." in good and "100.0 %" in good
     bad = analysis([failed(["the", "cat", "sat"]), failed(["red", "car", "ran"])])
     assert "no anti-diagonal" in bad and "   No." in bad and "0.00 %" in bad
-    assert "does not use attention as a pointer" in bad
+    for text in (good, bad):  # question 3 is written from the ablation; without one, said so
+        assert "3. How does attention help" in text
+        assert "Not measured: no attention ablation was run" in text
+        assert "instead of storing" not in text and "reads the word it emits" not in text
+
+
+def ablation(model, uniform, mirror, total=200):
+    return {"model": (model, total), "uniform": (uniform, total), "mirror": (mirror, total)}
+
+
+def test_uniform_attention_losing_the_sentence_and_mirror_keeping_it_is_a_pointer():
+    text = attention_role(ablation(180, 2, 178))
+    assert "own attention is 90.00 %" in text and "it is 1.00 %" in text
+    assert "mirrored word 89.00 %" in text
+    assert "depends on where it attends" in text and "restores it" in text
+    assert "reads the word it emits from the position it points at" in text
+
+
+def test_uniform_attention_that_still_works_says_the_sentence_is_stored():
+    text = attention_role(ablation(180, 150, 20))
+    assert "does not need the attention to find the word" in text
+    assert "keep 83.3 % of its exact match" in text and "pointer" not in text
+
+
+def test_neither_rule_restoring_the_sentence_is_not_a_one_to_one_pointer():
+    text = attention_role(ablation(180, 0, 60))
+    assert "depends on its attention" in text and "not as a one-to-one pointer" in text
+
+
+def test_the_ablation_thresholds_sit_where_their_names_say():
+    # exactly NEEDS_ATTENTION of the model's exact match kept under uniform: not needed
+    assert "does not need" in attention_role(ablation(100, int(100 * NEEDS_ATTENTION), 0))
+    assert "does not need" not in attention_role(ablation(100, int(100 * NEEDS_ATTENTION) - 1, 0))
+    # exactly POINTER_ENOUGH kept under the mirror: enough; one fewer: not
+    assert "restores it" in attention_role(ablation(100, 0, int(100 * POINTER_ENOUGH)))
+    assert "restores it" not in attention_role(ablation(100, 0, int(100 * POINTER_ENOUGH) - 1))
+
+
+def test_an_ablation_of_a_model_that_matches_nothing_or_of_no_sentence_concludes_nothing():
+    assert "matches no sentence" in attention_role(ablation(0, 0, 0))
+    empty = attention_role(ablation(0, 0, 0, total=0))
+    assert "n/a" in empty and "matches no sentence" in empty and "nan" not in empty
+    assert attention_role({}) == "Not measured: no attention ablation was run for this report."
+
+
+def test_statistics_over_an_empty_test_split_print_n_a():
+    assert accuracy_line([]) == "Exact Match Accuracy: n/a (0/0)"
+    s = attention_stats([])
+    assert s["word_steps"] == s["eos_steps"] == 0 and s["mirror_share"] != s["mirror_share"]
+    text = analysis([])
+    assert "nan" not in text and "n/a: the test split is empty" in text
+    assert "mean peak weight n/a" in text and "not measurable: no word step was run" in text
+
+
+def test_ablate_decodes_the_test_sources_under_each_fixed_rule():
+    test = [perfect(["the", "cat", "sat"]), failed(["red", "car"])]
+    calls = []
+
+    def greedy(sentences, rule):
+        calls.append((rule, sentences))
+        make = perfect if rule == "mirror" else failed
+        return [make(s) for s in sentences]
+
+    assert ablate(greedy, test) == {"model": (1, 2), "uniform": (0, 2), "mirror": (2, 2)}
+    assert [r for r, _ in calls] == ["uniform", "mirror"]
+    assert calls[0][1] == [["the", "cat", "sat"], ["red", "car"]]
+    calls.clear()
+    assert ablate(greedy, test, test_is_greedy=False)["model"] == (0, 2)  # decoded again
+    assert [r for r, _ in calls] == ["model", "uniform", "mirror"]
 
 
 def test_example_format_and_accuracy_line():
@@ -110,6 +186,7 @@ def test_the_report_fills_every_section_from_its_evidence():
         unseen=[perfect(["a"]), failed(["a", "b", "c", "d"])],
         repeats=[perfect(["the", "the", "cat", "the"][:3])],
         data=data,
+        ablation=ablation(2, 0, 2, total=2),
     )
     history = [{"epoch": 1, "val_loss": 0.5, "val_exact": 40.0, "val_alignment": 61.5}]
     text = markdown(ev, "t", history, [("attention_failure.png", "a failure")])
@@ -119,6 +196,7 @@ def test_the_report_fills_every_section_from_its_evidence():
         "## Sentences of repeated words",
         "## Errors",
         "## Attention by decoder position",
+        "## Attention ablation (test split, greedy)",
         "## Attention over training",
         "## Gallery",
         "## Analysis",
@@ -127,3 +205,8 @@ def test_the_report_fills_every_section_from_its_evidence():
     assert "| 4 | 1 | 0.00 % |" in text and "| 1 | 0.5000 | 40.00 % | 61.5 % |" in text
     assert "exact match goes from 0.0 % at 4 words to 0.0 % at 4" in text
     assert "1 word 100.0 %" in text and "![attention_failure.png]" in text
+    assert "| the model's own | 100.00 % (2/2) |" in text
+    assert "| uniform over the source words and <EOS> | 0.00 % (0/2) |" in text
+    assert "| a one-hot on the mirrored word (then on <EOS>) | 100.00 % (2/2) |" in text
+    assert text.count("depends on where it attends") == 2  # under the table and in Part 4
+    assert "Not measured" not in markdown(ev, "t", history).split("## Analysis")[1]
