@@ -19,7 +19,7 @@ from pathlib import Path
 from revseq import backends, checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
-POINT, _, NTH = os.environ["REVSEQ_CRASH"].rpartition(":")
+POINT, _, NTH = os.environ.get("REVSEQ_CRASH", "").rpartition(":")
 SIGNAL = signal.Signals[os.environ.get("REVSEQ_CRASH_SIGNAL", "SIGKILL")]
 visits = [0]
 

@@ -24,6 +24,26 @@ def ragged_src(lengths, vocab_size=12, width=None, seed=0) -> np.ndarray:
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def random_params(cfg, seed: int = 0) -> dict:
+    """Random JAX params drawn with jax.random from `seed`, PyTorch's default initialisers
+    (the weights the JAX unit tests were tuned on; a run starts from revseq.init instead)."""
+    import jax
+
+    from revseq.layout import param_shapes
+    from revseq.vocab import PAD
+    from revseq_jax.model import unflatten
+
+    key, flat, shapes = jax.random.key(seed), {}, param_shapes(cfg)
+    for i, (name, shape) in enumerate(shapes.items()):
+        k = jax.random.fold_in(key, i)
+        if name.endswith("embedding.weight"):
+            flat[name] = jax.random.normal(k, shape).at[PAD].set(0.0)
+            continue
+        fan_in = cfg.hidden_dim if ".gru." in name else shapes[name.replace(".bias", ".weight")][-1]
+        flat[name] = jax.random.uniform(k, shape, minval=-(fan_in**-0.5), maxval=fan_in**-0.5)
+    return unflatten(flat)
+
+
 def script(name: str, *args: str, stdin: bytes | None = None, **env: str):
     """Run scripts/<name> with this interpreter (extra environment variables as keywords);
     returns the finished process, its output decoded."""

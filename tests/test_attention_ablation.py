@@ -5,6 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import torch
+from helpers import random_params
 
 from revseq.ablation import fixed_weights, stop
 from revseq.errors import RevseqError
@@ -55,7 +56,7 @@ def _one_hot_and_masked(S=5, k=1):
 
 
 def test_jax_decoder_step_with_fixed_weights_reads_the_encoder_output_they_point_at(small_cfg):
-    params = jmodel.init_params(small_cfg, 0)
+    params = random_params(small_cfg, 0)
     src = jnp.asarray(SRC[:, :4].clip(4))  # every position real
     enc, h = jmodel.encode(params, small_cfg, src)
     fixed, only_k = _one_hot_and_masked(S=4)

@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import torch
-from helpers import ragged_src
+from helpers import ragged_src, random_params
 
 from revseq.batching import encode, make_batch
 from revseq.config import Config, ModelConfig, preset
@@ -97,7 +97,7 @@ def side(name: str, arrays: dict, cfg: ModelConfig) -> Side:
 
 def random_weights(cfg: ModelConfig, eos_bias: float = 0.0) -> dict[str, np.ndarray]:
     """Random float32 weights; eos_bias added to the EOS logit makes hypotheses end early."""
-    params = jmodel.init_params(cfg, 0)
+    params = random_params(cfg, 0)
     arrays = {k: np.array(v, np.float32) for k, v in jmodel.flatten(params).items()}
     arrays["decoder.fc.bias"][EOS] += eos_bias
     return arrays

@@ -6,12 +6,12 @@ import dataclasses
 import jax
 import numpy as np
 import pytest
-from helpers import ragged_src
+from helpers import ragged_src, random_params
 
 from revseq.batching import Batch
 from revseq.config import Config, TrainConfig
 from revseq.vocab import PAD, SOS
-from revseq_jax import model, train
+from revseq_jax import train
 from revseq_jax.backend import Backend
 
 
@@ -29,7 +29,7 @@ def test_a_chunk_of_steps_equals_the_steps_one_by_one(small_cfg, dropout):
     is padded with dead steps) give the state of five single train_step calls."""
     cfg = dataclasses.replace(small_cfg, dropout=dropout)
     tx = train.make_optimizer(TrainConfig(lr=1e-2, lr_schedule="cosine", epochs=1), 5)
-    params = model.init_params(cfg, 0)
+    params = random_params(cfg, 0)
     key = jax.random.key(7)
     bs = [toy_batch(0), toy_batch(1), toy_batch(2, 9), toy_batch(3, 9), toy_batch(4)]
 
@@ -63,7 +63,7 @@ def test_a_nonfinite_step_changes_nothing_and_halts_the_rest_unless_skipping(sma
     """Word 11's encoder embedding is NaN, so only the batch that reads it has a NaN loss:
     that step is refused and counted; without skip every later step is refused too."""
     tx = train.make_optimizer(TrainConfig(lr=1e-2), 4)
-    params = model.init_params(small_cfg, 0)
+    params = random_params(small_cfg, 0)
     emb = params["encoder"]["embedding"]
     emb["weight"] = emb["weight"].at[11].set(np.nan)
     key = jax.random.key(7)

@@ -4,10 +4,11 @@ params, gradients and optimizer state stay float32; a few steps follow the float
 import jax
 import jax.numpy as jnp
 import numpy as np
+from helpers import random_params
 
 from revseq.config import preset
 from revseq.run import epoch_batches, prepare
-from revseq_jax import model, train
+from revseq_jax import train
 
 CFG = preset("tiny").replace(num_layers=2, n_train=640)
 STEPS = 5
@@ -21,7 +22,7 @@ def losses(compute_dtype: str):
     task = prepare(CFG, rng)
     batches = epoch_batches(CFG, task.train, task.edges, rng)[:STEPS]
     tx = train.make_optimizer(CFG.train, STEPS)
-    state = train.init_state(model.init_params(CFG.model, 0), tx)
+    state = train.init_state(random_params(CFG.model, 0), tx)
     step = train.make_train_step(CFG.model, tx, compute_dtype=compute_dtype)
     out = []
     for b in batches:
