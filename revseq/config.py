@@ -118,6 +118,7 @@ class Config:
             (m.embed_dim >= 1, "embed_dim must be at least 1"),
             (m.hidden_dim >= 1, "hidden_dim must be at least 1"),
             (m.num_layers >= 1, "num_layers must be at least 1"),
+            (m.scan_unroll >= 1, "scan_unroll must be at least 1"),
             (0.0 <= m.dropout < 1.0, "dropout must be in [0, 1)"),
             (d.n_train >= 1 and d.n_val >= 1 and d.n_test >= 1, "split sizes must be at least 1"),
             (1 <= d.min_len <= d.max_len, "need 1 <= min_len <= max_len"),
