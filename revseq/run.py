@@ -96,10 +96,9 @@ def train(
             f"the {backend_name} reference trains in float32"
         )
     out = Path(out)
-    # Every process checks before its backend starts, and process 0 writes only after its
-    # backend has started, which waits for every process's: so no check sees its files.
     if out.exists() and any(out.iterdir()):
         raise RevseqError(f"{out} already holds files; choose a new --out")
+    processes.sync("run folder checked")  # by every process, before process 0 writes there
     return _run(out, cfg, backend_name, False, log, stop, devices, processes)
 
 

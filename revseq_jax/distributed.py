@@ -89,6 +89,18 @@ class Processes:
 
             multihost_utils.sync_global_devices(name)
 
+    def from_writer(self, text: str, size: int = 4096) -> str:
+        """Process 0's text (up to `size` bytes of UTF-8), on every process."""
+        if self.count == 1:
+            return text
+        from jax.experimental import multihost_utils
+
+        data = np.zeros(size, np.uint8)
+        encoded = np.frombuffer(text.encode(), np.uint8)[:size]
+        data[: len(encoded)] = encoded
+        got = np.asarray(multihost_utils.broadcast_one_to_all(data))
+        return bytes(got).rstrip(b"\0").decode()
+
     def agreed(self, stop: Callable[[], bool]) -> Callable[[], bool]:
         """stop() asked of every process at once, true when it holds for any (so all stop
         at the same step); stop itself for one process."""

@@ -83,7 +83,7 @@ def main() -> None:
         if "n_words" in overrides:
             overrides["vocab_size"] = overrides["n_words"] + 4  # the specials, then the words
         cfg = preset(args.preset or "default").replace(**overrides)
-        out = args.out or run_folder.new_run_dir()
+        out = Path(processes.from_writer(str(args.out or run_folder.new_run_dir())))
         run.train(cfg, args.backend or "jax", out, stop=stop, devices=devices, processes=processes)
 
 
