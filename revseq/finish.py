@@ -12,11 +12,18 @@ from revseq.metrics import Decoded
 
 
 def evaluate_best(
-    out: Path, backend, task, data: DataConfig, history: list[dict], log: Callable[[str], None]
+    out: Path,
+    backend,
+    task,
+    data: DataConfig,
+    history: list[dict],
+    log: Callable[[str], None],
+    writer: bool = True,
 ) -> list[Decoded]:
     """Reload `best` from the run folder, decode the test split and the probes, log the
-    examples, the accuracy line and the analysis, write the report files; returns the decoded
-    test sentences. `task` is revseq.run.Task."""
+    examples, the accuracy line and the analysis, write the report files (only the writer,
+    in a run of several processes, which all decode); returns the decoded test sentences.
+    `task` is revseq.run.Task."""
     log("Loading the best model for evaluation...")
     params = backend.from_numpy(checkpoint.load(out).params)
 
@@ -30,7 +37,8 @@ def evaluate_best(
     log(report.accuracy_line(items))
     ev = probes.gather(decode, items, data, greedy=decode)
     log("\n" + report.analysis(items, ev))
-    report_files.write(out, ev, history, f"revseq run ({backend.name})")
+    if writer:
+        report_files.write(out, ev, history, f"revseq run ({backend.name})")
     log(
         f"\nWrote {out}: run.json, best.safetensors, last.safetensors (+ .json), "
         "metrics.jsonl, test.txt, report.md, attention_heatmap.png, attention_*.png, "

@@ -28,6 +28,23 @@ from revseq.run_folder import RunFolder
 from revseq.vocab import Vocabulary
 
 
+class OneProcess:
+    """A run of one process: it writes, and agrees with itself. (Several processes:
+    revseq_jax.distributed.Processes, which train.py starts before any device is touched.)"""
+
+    index, count, writer = 0, 1, True
+
+    def sync(self, name: str) -> None:
+        """Nothing to wait for."""
+
+    def agreed(self, stop: Callable[[], bool]) -> Callable[[], bool]:
+        """stop itself."""
+        return stop
+
+
+ONE_PROCESS = OneProcess()
+
+
 class Task(NamedTuple):
     """A run's generated data: splits, vocabulary, bucket lengths, encoded train split, and
     fixed validation batches."""
@@ -63,12 +80,15 @@ def train(
     log: Callable[[str], None] = print,
     stop: Callable[[], bool] = lambda: False,
     devices: int | None = 1,
+    processes=ONE_PROCESS,
 ) -> list[Decoded]:
     """A new run in `out` (made once the backend has accepted the config and `devices`: for
     JAX, how many local devices share each batch, None for all): train, keep the best weights
     by validation loss and the state to resume from, evaluate the best on the test split.
     stop() is asked between steps; when it holds, the run saves `last` and raises
-    StoppedError. Returns the decoded test sentences; revseq.run_folder lists the files."""
+    StoppedError. Returns the decoded test sentences; revseq.run_folder lists the files.
+    `processes`: this process's place in a multi-process JAX run, all of which call this
+    (only process 0 writes and logs)."""
     cfg.validate()
     if cfg.train.compute_dtype != "float32" and backend_name != "jax":
         raise RevseqError(
@@ -78,7 +98,8 @@ def train(
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         raise RevseqError(f"{out} already holds files; choose a new --out")
-    return _run(out, cfg, backend_name, False, log, stop, devices)
+    processes.sync("run folder checked")  # by every process, before process 0 writes there
+    return _run(out, cfg, backend_name, False, log, stop, devices, processes)
 
 
 def resume(
@@ -86,21 +107,25 @@ def resume(
     log: Callable[[str], None] = print,
     stop: Callable[[], bool] = lambda: False,
     devices: int | None = 1,
+    processes=ONE_PROCESS,
 ) -> list[Decoded]:
     """Go on with the run in `out` from its `last` checkpoint (from the start if it has none
     yet), with its own config and backend; the weights it ends with are those of the run
     had it never stopped (bit for bit on the device count it ran on)."""
     cfg, backend_name = record.read(Path(out))
-    return _run(Path(out), cfg, backend_name, True, log, stop, devices)
+    return _run(Path(out), cfg, backend_name, True, log, stop, devices, processes)
 
 
-def _run(out: Path, cfg: Config, backend_name: str, resuming: bool, log, stop, devices):
-    """The recipe that train and resume follow."""
+def _run(out: Path, cfg: Config, backend_name: str, resuming: bool, log, stop, devices, processes):
+    """The recipe that train and resume follow, in lockstep on every process of a run; only
+    the writer writes files and logs."""
+    log = log if processes.writer else _quiet
+    stop = processes.agreed(stop)
     rng = np.random.default_rng(cfg.train.seed)
     task = prepare(cfg, rng)
     steps = len(plan(task.train.lengths, cfg.train.batch_size, task.edges))
     backend = open_backend(backend_name, cfg, steps, devices)
-    folder = RunFolder(out, cfg, task.vocab, backend_name)
+    folder = RunFolder(out, cfg, task.vocab, backend_name, processes.writer)
     saved = folder.load_last() if resuming and folder.has_last() else None  # before any write
     folder.reopen(task.splits.test) if resuming else folder.create(task.splits.test)
     log(describe(backend, task, folder))
@@ -114,7 +139,13 @@ def _run(out: Path, cfg: Config, backend_name: str, resuming: bool, log, stop, d
         row = validate(backend, state, task, progress, sums, started)
         log(epoch_line(row, cfg.train.epochs))
         keep_best_and_last(folder, backend, state, progress, row, rng, log)
-    return finish.evaluate_best(folder.path, backend, task, cfg.data, progress.history, log)
+    processes.sync("best saved")  # every process reads the `best` process 0 wrote
+    h = progress.history
+    return finish.evaluate_best(folder.path, backend, task, cfg.data, h, log, processes.writer)
+
+
+def _quiet(line: str) -> None:
+    """The log of a process that does not write."""
 
 
 def open_backend(name: str, cfg: Config, steps_per_epoch: int, devices: int | None):
@@ -181,7 +212,7 @@ def train_epoch(backend, state, batches_: list[Batch], progress: Progress, folde
     E, pos = folder.cfg.train.epochs, progress.position
     with tqdm(
         total=len(batches_), initial=pos, desc=f"Epoch {progress.epoch:02d}/{E:02d}",
-        unit="step", leave=False, disable=None,
+        unit="step", leave=False, disable=None if folder.writer else True,
     ) as bar:  # fmt: skip
 
         def stepped(done: int) -> None:

@@ -32,19 +32,29 @@ def new_run_dir(root: Path = Path("runs")) -> Path:
 
 
 class RunFolder:
-    """A run folder seen by the run that trains in it: config, vocabulary and backend known."""
+    """A run folder seen by the run that trains in it: config, vocabulary and backend known.
 
-    def __init__(self, path: Path, cfg: Config, vocab: Vocabulary, backend_name: str):
+    In a run of several processes only one, the writer, writes; for the others every write
+    is a no-op (all of them read `last` on resume: the folder is on a shared file system)."""
+
+    def __init__(
+        self, path: Path, cfg: Config, vocab: Vocabulary, backend_name: str, writer: bool = True
+    ):
         self.path, self.cfg, self.vocab, self.backend_name = Path(path), cfg, vocab, backend_name
+        self.writer = writer
 
     def create(self, test: Sequence[Sentence]) -> None:
         """A new run: the folder, run.json and test.txt."""
+        if not self.writer:
+            return
         self.path.mkdir(parents=True, exist_ok=True)
         record.start(self.path, self.cfg, self.backend_name)
         self._write_test(test)
 
     def reopen(self, test: Sequence[Sentence]) -> None:
         """A resumed run: record this process, drop temporaries a crash cut short."""
+        if not self.writer:
+            return
         record.add_invocation(self.path)
         for tmp in self.path.glob(".*.tmp"):
             tmp.unlink()
@@ -64,10 +74,14 @@ class RunFolder:
 
     def save_last(self, state: dict[str, np.ndarray], progress: resume.Progress) -> None:
         """`last`: everything --resume needs."""
+        if not self.writer:
+            return
         resume.save(self.path, state, progress, self.cfg, self.vocab)
 
     def save_best(self, params: dict[str, np.ndarray], epoch: int, val_loss: float) -> None:
         """`best`: the weights with the lowest validation loss so far."""
+        if not self.writer:
+            return
         extra = {"backend": self.backend_name, "command": shlex.join(sys.argv)}
         extra |= {"epoch": epoch, "val_loss": val_loss}
         checkpoint.save(self.path, params, self.cfg, self.vocab, extra)
@@ -75,6 +89,8 @@ class RunFolder:
     def write_metrics(self, history: list[dict]) -> None:
         """metrics.jsonl from the rows so far (a resumed run drops rows its `last` did not
         see), rewritten whole each epoch."""
+        if not self.writer:
+            return
         text = "".join(json.dumps(row) + "\n" for row in history)
         checkpoint.atomic_write(self.path / "metrics.jsonl", text.encode())
 

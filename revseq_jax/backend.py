@@ -27,7 +27,8 @@ def use_compilation_cache(path: str) -> None:
 
 class Backend:
     """JAX on the local devices jax finds (CPU, GPU, TPU): `devices` of them (None: all) in a
-    data-parallel mesh, every batch split over them, params and optimizer state replicated."""
+    data-parallel mesh, every batch split over them, params and optimizer state replicated.
+    In a multi-process run (revseq_jax.distributed) the mesh spans every process's devices."""
 
     name = "jax"
 
@@ -36,6 +37,8 @@ class Backend:
         self.mesh = sharding.make_mesh(devices)
         self.device_count = n = self.mesh.size
         self.where = f"{n} {self.mesh.devices.flat[0].platform} device{'s' if n > 1 else ''}"
+        if (processes := jax.process_count()) > 1:
+            self.where += f" of {processes} processes"
         self.tx = train.make_optimizer(cfg.train, steps_per_epoch)
         self._train_chunk = train.make_train_chunk(
             cfg.model, self.tx, cfg.train.skip_nonfinite, cfg.train.compute_dtype
@@ -167,7 +170,7 @@ class Backend:
             tokens, weights = greedy_decode(params, self.cfg.model, src)
         else:
             tokens, _, weights = beam_search(params, self.cfg.model, src, beam, length_penalty)
-        return np.asarray(tokens), np.asarray(weights)
+        return sharding.fetch(tokens), sharding.fetch(weights)
 
     def describe(self) -> list[str]:
         """Lines naming the platform, the devices jax sees and those this backend uses."""

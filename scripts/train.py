@@ -7,6 +7,7 @@ from pathlib import Path
 from revseq import cli, run, run_folder
 from revseq.backends import BACKENDS
 from revseq.config import COMPUTE_DTYPES, PRESETS, preset
+from revseq_jax import distributed
 
 # flag -> (type, help); each overrides the preset's setting of the same name.
 SETTINGS = {
@@ -56,30 +57,49 @@ def main() -> None:
     p.add_argument(
         "--devices",
         type=cli.device_count,
-        default=1,
+        default=0,
         metavar="N|all",
-        help="JAX: split each batch over N local devices, or all of them (default: 1)",
+        help="JAX: split each batch over N local devices, or all of them (default: 1; "
+        "with several processes N counts all of theirs, default one each)",
     )
+    add_process_flags(p)
     for name, (kind, help_) in SETTINGS.items():
         p.add_argument(f"--{name.replace('_', '-')}", dest=name, type=kind, help=help_)
     cli.add_cache_flag(p)
     args = p.parse_args()
+    processes = distributed.initialize(args.coordinator, args.num_processes, args.process_id)
+    devices = args.devices if args.devices != 0 else processes.count
     cli.compilation_cache(args)
     settings = [*SETTINGS, "skip_nonfinite"]
     overrides = {k: getattr(args, k) for k in settings if getattr(args, k) is not None}
-    with cli.StopSignals() as stop:
+    with cli.StopSignals() as stop, processes.fail_fast():
         if args.resume:
             given = [k for k in ("backend", "preset", "out", *overrides) if getattr(args, k)]
             if given:
                 flags = ", ".join(f"--{k.replace('_', '-')}" for k in given)
                 p.error(f"--resume continues a run with its own settings; drop {flags}")
-            run.resume(args.resume, stop=stop, devices=args.devices)
+            run.resume(args.resume, stop=stop, devices=devices, processes=processes)
             return
         if "n_words" in overrides:
             overrides["vocab_size"] = overrides["n_words"] + 4  # the specials, then the words
         cfg = preset(args.preset or "default").replace(**overrides)
-        out = args.out or run_folder.new_run_dir()
-        run.train(cfg, args.backend or "jax", out, stop=stop, devices=args.devices)
+        out = Path(processes.from_writer(str(args.out or run_folder.new_run_dir())))
+        run.train(cfg, args.backend or "jax", out, stop=stop, devices=devices, processes=processes)
+
+
+def add_process_flags(p: cli.ArgumentParser) -> None:
+    """--coordinator, --num-processes, --process-id: one of several JAX processes."""
+    p.add_argument(
+        "--coordinator",
+        metavar="HOST:PORT|auto",
+        help="JAX: one of several processes (jax.distributed) whose process 0 listens at "
+        "HOST:PORT; auto: JAX's own cluster detection (Cloud TPU; SLURM and Open MPI with "
+        "several tasks need no flag)",
+    )
+    p.add_argument("--num-processes", type=cli.positive_int, metavar="N", help="with --coordinator")
+    p.add_argument(
+        "--process-id", type=cli.int_at_least(0), metavar="I", help="with --coordinator: 0..N-1"
+    )
 
 
 if __name__ == "__main__":
