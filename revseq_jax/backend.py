@@ -163,9 +163,10 @@ class Backend:
         model's (revseq.ablation)."""
         ablation.check(attention, beam)
         self._compiled()
-        src = sharding.split(src, self.mesh)
         if attention != ablation.MODEL:
-            return greedy_decode_with_attention(params, self.cfg.model, src, attention)
+            place = lambda x: sharding.split(x, self.mesh)  # noqa: E731
+            return greedy_decode_with_attention(params, self.cfg.model, src, attention, place)
+        src = sharding.split(src, self.mesh)
         if beam == 1:
             tokens, weights = greedy_decode(params, self.cfg.model, src)
         else:

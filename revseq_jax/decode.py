@@ -13,7 +13,7 @@ from revseq import ablation
 from revseq.config import ModelConfig
 from revseq.conventions import EXTRA_STEPS, exact_and_aligned, live_steps
 from revseq.vocab import PAD, SOS
-from revseq_jax import model
+from revseq_jax import model, sharding
 from revseq_jax.losses import masked_cross_entropy
 from revseq_jax.model import forward
 
@@ -63,12 +63,15 @@ def _greedy_with_weights(params: dict, cfg: ModelConfig, src: jax.Array, fixed: 
     return tokens.swapaxes(0, 1)
 
 
-def greedy_decode_with_attention(params: dict, cfg: ModelConfig, src, rule: str):
-    """Greedy decoding of src [B, S] with every step attending by `rule` (revseq.ablation:
-    "uniform" or "mirror") instead of the model's attention -> numpy tokens [B, T] (PAD after
-    EOS) and the weights used [B, T, S] (0 there), T = S + EXTRA_STEPS, as greedy_decode."""
-    src_np = np.asarray(src)
-    fixed = ablation.fixed_weights(src_np, rule, src_np.shape[1] + EXTRA_STEPS)
+def greedy_decode_with_attention(params: dict, cfg: ModelConfig, src, rule: str, place=None):
+    """Greedy decoding of src [B, S] (numpy) with every step attending by `rule`
+    (revseq.ablation: "uniform" or "mirror") instead of the model's attention -> numpy tokens
+    [B, T] (PAD after EOS) and the weights used [B, T, S] (0 there), T = S + EXTRA_STEPS, as
+    greedy_decode. `place` puts the inputs on the devices (the backend's mesh; default: the
+    default device)."""
+    src = np.asarray(src)
+    place = place or jnp.asarray
     dtype = jax.tree_util.tree_leaves(params)[0].dtype
-    tokens = _greedy_with_weights(params, cfg, src, jnp.asarray(fixed, dtype))
-    return ablation.stop(tokens, fixed, src_np)
+    fixed = ablation.fixed_weights(src, rule, src.shape[1] + EXTRA_STEPS).astype(dtype)
+    tokens = _greedy_with_weights(params, cfg, place(src), place(fixed))
+    return ablation.stop(sharding.fetch(tokens), fixed, src)
