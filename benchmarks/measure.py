@@ -10,12 +10,10 @@ from __future__ import annotations
 import importlib
 import os
 import re
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
@@ -27,21 +25,12 @@ from revseq.batching import encode as encode_split
 from revseq.config import Config, ModelConfig
 from revseq.data import WORDS
 from revseq.run import epoch_batches, prepare
+from revseq.timing import median_seconds
 from revseq.vocab import Vocabulary
 
 # Sentence lengths (words) at which a train step is timed.
 LENGTHS = (10, 20, 40, 80)
 BEAM = 5  # the beam width the decode row times beside greedy
-
-
-def median_seconds(fn: Callable[[], object], repeats: int) -> float:
-    """Median wall time of fn() over repeats (the caller has warmed it up)."""
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def model_flops(cfg: ModelConfig, B: int, S: int, T: int) -> float:

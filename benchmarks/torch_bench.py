@@ -11,9 +11,9 @@ import torch
 from torch.utils.data import DataLoader
 
 from benchmarks import notebook
-from benchmarks.measure import median_seconds
 from revseq.config import Config
 from revseq.data import Sentence, reverse
+from revseq.timing import median_seconds
 from revseq.vocab import SOS, Vocabulary
 from revseq_torch import model, train
 

@@ -7,9 +7,7 @@ precision (float32 matmuls exact: no TF32, no bfloat16 passes), on the device JA
 
 from __future__ import annotations
 
-import statistics
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,6 +16,7 @@ import numpy as np
 from revseq import backends, evaluation, record, run
 from revseq.config import Config, ModelConfig, preset
 from revseq.init import init_params
+from revseq.timing import median_seconds
 
 PARITY_TOL = 1e-5  # float32, the parity suite's tolerance
 PARITY_STEPS = 3  # training steps compared
@@ -73,14 +72,9 @@ def parity() -> dict:
     }
 
 
-def _median_seconds(fn: Callable[[], object], repeats: int = 3) -> float:
+def _warm_median(fn: Callable[[], object], repeats: int = 3) -> float:
     fn()  # warm-up: compiles
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return median_seconds(fn, repeats)
 
 
 def speed(cfg: Config, steps: int = 50) -> dict:
@@ -97,10 +91,10 @@ def speed(cfg: Config, steps: int = 50) -> dict:
         return sums
 
     rows = sum(int((b.src != 0).any(axis=1).sum()) for b in batches)
-    train_s = _median_seconds(train)
+    train_s = _warm_median(train)
     params = backend.params(state[0])
     test = task.splits.test
-    decode_s = _median_seconds(
+    decode_s = _warm_median(
         lambda: evaluation.decode(backend, params, task.vocab, test, task.edges)
     )
     return {"train_sentences_per_s": rows / train_s, "decode_ms": 1e3 * decode_s, "n": len(test)}
