@@ -131,7 +131,9 @@ class Processes:
             raise
         except RevseqError as e:
             self._exit(f"error: {e}", e.exit_code)
-        except jax.errors.JaxRuntimeError as e:
+        except (jax.errors.JaxRuntimeError, ValueError) as e:
+            if isinstance(e, ValueError) and "gloo" not in str(e).lower():
+                raise  # (jax < 0.10 raises a collective's failure as a ValueError)
             self._exit(
                 f"error: process {self.index} of {self.count}: a collective failed, another "
                 f"process has most likely died ({first_line(e)})",
