@@ -6,6 +6,7 @@ run.json (revseq.record), test.txt, metrics.jsonl, best.* (revseq.checkpoint) an
 
 from __future__ import annotations
 
+import functools
 import json
 import shlex
 import sys
@@ -31,6 +32,17 @@ def new_run_dir(root: Path = Path("runs")) -> Path:
     return path
 
 
+def _writer_only(method):
+    """A RunFolder method that writes: a no-op on a process that is not the writer."""
+
+    @functools.wraps(method)
+    def write(self, *args, **kwargs):
+        if self.writer:
+            method(self, *args, **kwargs)
+
+    return write
+
+
 class RunFolder:
     """A run folder seen by the run that trains in it: config, vocabulary and backend known.
 
@@ -43,18 +55,16 @@ class RunFolder:
         self.path, self.cfg, self.vocab, self.backend_name = Path(path), cfg, vocab, backend_name
         self.writer = writer
 
+    @_writer_only
     def create(self, test: Sequence[Sentence]) -> None:
         """A new run: the folder, run.json and test.txt."""
-        if not self.writer:
-            return
         self.path.mkdir(parents=True, exist_ok=True)
         record.start(self.path, self.cfg, self.backend_name)
         self._write_test(test)
 
+    @_writer_only
     def reopen(self, test: Sequence[Sentence]) -> None:
         """A resumed run: record this process, drop temporaries a crash cut short."""
-        if not self.writer:
-            return
         record.add_invocation(self.path)
         for tmp in self.path.glob(".*.tmp"):
             tmp.unlink()
@@ -72,25 +82,22 @@ class RunFolder:
         """The training state's arrays and the progress of `last`, checked against the run."""
         return resume.load(self.path, self.cfg, self.vocab)
 
+    @_writer_only
     def save_last(self, state: dict[str, np.ndarray], progress: resume.Progress) -> None:
         """`last`: everything --resume needs."""
-        if not self.writer:
-            return
         resume.save(self.path, state, progress, self.cfg, self.vocab)
 
+    @_writer_only
     def save_best(self, params: dict[str, np.ndarray], epoch: int, val_loss: float) -> None:
         """`best`: the weights with the lowest validation loss so far."""
-        if not self.writer:
-            return
         extra = {"backend": self.backend_name, "command": shlex.join(sys.argv)}
         extra |= {"epoch": epoch, "val_loss": val_loss}
         checkpoint.save(self.path, params, self.cfg, self.vocab, extra)
 
+    @_writer_only
     def write_metrics(self, history: list[dict]) -> None:
         """metrics.jsonl from the rows so far (a resumed run drops rows its `last` did not
         see), rewritten whole each epoch."""
-        if not self.writer:
-            return
         text = "".join(json.dumps(row) + "\n" for row in history)
         checkpoint.atomic_write(self.path / "metrics.jsonl", text.encode())
 
