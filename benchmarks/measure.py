@@ -134,10 +134,11 @@ def measure_backend(name: str, cfg: Config, repeats: int = 5, subset: int = 50) 
     return out
 
 
-def time_to_accuracy(preset: str, backend: str = "jax") -> dict:
+def time_to_accuracy(preset: str, backend: str = "jax", cache: str = "") -> dict:
     """Run `scripts/train.py --preset <preset>` as a user would, with the JAX compilation cache
-    off: the seconds from process start to the line that reports the test exact match, that
-    accuracy, and the seconds to the process's exit (plots and report written)."""
+    in `cache` ("": off, every compile cold): the seconds from process start to the line that
+    reports the test exact match, that accuracy, and the seconds to the process's exit (plots
+    and report written)."""
     root = Path(__file__).resolve().parents[1]
     script = root / "scripts" / "train.py"
     with tempfile.TemporaryDirectory() as tmp:
@@ -148,7 +149,7 @@ def time_to_accuracy(preset: str, backend: str = "jax") -> dict:
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,
-            env={**os.environ, "REVSEQ_JAX_CACHE": "", "PYTHONUNBUFFERED": "1"},
+            env={**os.environ, "REVSEQ_JAX_CACHE": cache, "PYTHONUNBUFFERED": "1"},
         )
         accuracy, at = None, None
         for line in proc.stdout:
@@ -160,11 +161,22 @@ def time_to_accuracy(preset: str, backend: str = "jax") -> dict:
     return {
         "preset": preset,
         "backend": backend,
+        "compilation_cache": "warm" if cache else "off",
         "seconds_to_accuracy": at,
         "seconds_to_exit": seconds,
         "test_exact": accuracy,
         "exit": code,
     }
+
+
+def warm_runs(preset: str, count: int) -> list[dict]:
+    """`count` timed runs of time_to_accuracy with the compilation cache warm: a first, untimed
+    run of the same command fills a fresh cache."""
+    if count == 0:
+        return []
+    with tempfile.TemporaryDirectory() as cache:
+        time_to_accuracy(preset, cache=cache)
+        return [time_to_accuracy(preset, cache=cache) for _ in range(count)]
 
 
 def median_run(runs: list[dict]) -> dict:
@@ -174,6 +186,7 @@ def median_run(runs: list[dict]) -> dict:
         **timed[(len(timed) - 1) // 2],
         "all_seconds_to_accuracy": [r["seconds_to_accuracy"] for r in runs],
         "all_test_exact": [r["test_exact"] for r in runs],
+        "all_seconds_to_exit": [r["seconds_to_exit"] for r in runs],
     }
 
 

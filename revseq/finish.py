@@ -9,6 +9,7 @@ from pathlib import Path
 from revseq import checkpoint, evaluation, probes, report, report_files
 from revseq.config import DataConfig
 from revseq.metrics import Decoded
+from revseq.painter import Painter
 
 
 def evaluate_best(
@@ -19,18 +20,19 @@ def evaluate_best(
     history: list[dict],
     log: Callable[[str], None],
     writer: bool = True,
+    painter: Painter | None = None,
 ) -> list[Decoded]:
     """Reload `best` from the run folder, decode the test split and the probes, log the
     examples, the accuracy line and the analysis, write the report files (only the writer,
-    in a run of several processes, which all decode); returns the decoded test sentences.
-    `task` is revseq.run.Task."""
+    in a run of several processes, which all decode; the figures by the painter's workers
+    when given); returns the decoded test sentences. `task` is revseq.run.Task."""
     log("Loading the best model for evaluation...")
     params = backend.from_numpy(checkpoint.load(out).params)
 
+    edges = probes.decode_edges(data, task.edges)
+
     def decode(sentences, attention="model"):
-        return evaluation.decode(
-            backend, params, task.vocab, sentences, task.edges, attention=attention
-        )
+        return evaluation.decode(backend, params, task.vocab, sentences, edges, attention=attention)
 
     items = decode(task.splits.test)
     log("\n" + report.examples(items))
@@ -38,7 +40,7 @@ def evaluate_best(
     ev = probes.gather(decode, items, data, greedy=decode)
     log("\n" + report.analysis(items, ev))
     if writer:
-        report_files.write(out, ev, history, f"revseq run ({backend.name})")
+        report_files.write(out, ev, history, f"revseq run ({backend.name})", painter)
     log(
         f"\nWrote {out}: run.json, best.safetensors, last.safetensors (+ .json), "
         "metrics.jsonl, test.txt, report.md, attention_heatmap.png, attention_*.png, "

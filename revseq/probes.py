@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from revseq.ablation import MODEL, RULES
+from revseq.batching import pad_length
 from revseq.config import DataConfig
 from revseq.data import (
     Sentence,
@@ -34,6 +35,14 @@ class Evidence:
     # Test exact match (correct, total) under the model's own attention and each fixed rule
     # of revseq.ablation ("model", "uniform", "mirror"); empty when not measured.
     ablation: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+
+def decode_edges(data: DataConfig, edges: tuple[int, ...]) -> tuple[int, ...]:
+    """The padded lengths a report decodes at: the task's buckets, then one that holds every
+    longer probe, so that the probes take one compiled shape more (they decode alike at any
+    padding)."""
+    longest = max(unseen_lengths(data), default=0) + 1  # + <EOS>
+    return edges if longest <= edges[-1] else (*edges, pad_length(longest, edges))
 
 
 Ablate = Callable[[list[Sentence], str], list[Decoded]]

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from revseq import checkpoint, report
 from revseq.metrics import Decoded
+from revseq.painter import Painter, draw_now
 from revseq.probes import Evidence
 
 
@@ -34,17 +35,19 @@ def gallery(ev: Evidence) -> dict[str, tuple[Decoded, str]]:
     return {name: (d, what) for name, (d, what) in picks.items() if d is not None}
 
 
-def write(out: Path, ev: Evidence, history: list[dict], title: str) -> None:
+def write(
+    out: Path, ev: Evidence, history: list[dict], title: str, painter: Painter | None = None
+) -> None:
     """report.md, attention_heatmap.png, the gallery's heatmaps, and (with a history)
-    loss_curve.png and alignment_curve.png, into `out`."""
-    from revseq import plots  # matplotlib and seaborn take a second to import: only here
-
+    loss_curve.png and alignment_curve.png, into `out`; the figures drawn by the painter's
+    workers, beside the rest, when there is one, else here."""
+    draw = painter.draw if painter else draw_now
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
 
     def heatmap(d: Decoded, path: Path, title: str) -> None:
         steps = [*d.prediction, "<EOS>"][: d.attention.shape[0]]
-        plots.attention_heatmap(d.attention, [*d.source, "<EOS>"], steps, path, title)
+        draw("attention_heatmap", d.attention, [*d.source, "<EOS>"], steps, path, title)
 
     d = heatmap_example(ev.test)
     heatmap(d, out / "attention_heatmap.png", f"Attention ({'match' if d.match else 'no match'})")
@@ -53,7 +56,9 @@ def write(out: Path, ev: Evidence, history: list[dict], title: str) -> None:
         heatmap(d, out / name, f"{what}: {'match' if d.match else 'no match'}")
         captions.append((name, f"**{what}**: `{' '.join(d.source)}` → `{' '.join(d.prediction)}`"))
     if history:
-        plots.loss_curve(history, out / "loss_curve.png")
-        plots.alignment_curve(history, out / "alignment_curve.png")
+        draw("loss_curve", history, out / "loss_curve.png")
+        draw("alignment_curve", history, out / "alignment_curve.png")
     text = report.markdown(ev, title, history, captions)
     checkpoint.atomic_write(out / "report.md", text.encode())
+    if painter:
+        painter.wait()

@@ -9,13 +9,14 @@ from __future__ import annotations
 import shlex
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 from tqdm import tqdm
 
-from revseq import backends, finish, record
+from revseq import backends, finish, probes, record
 from revseq.batching import Batch, Encoded, batches, edges_for, encode, plan, with_unknowns
 from revseq.config import Config
 from revseq.conventions import EVAL_BATCH
@@ -23,6 +24,7 @@ from revseq.data import Splits, make_splits, task_words
 from revseq.errors import RevseqError, StoppedError
 from revseq.init import init_params
 from revseq.metrics import Decoded
+from revseq.painter import Painter
 from revseq.resume import Progress
 from revseq.run_folder import RunFolder
 from revseq.vocab import Vocabulary
@@ -121,27 +123,31 @@ def _run(out: Path, cfg: Config, backend_name: str, resuming: bool, log, stop, d
     the writer writes files and logs."""
     log = log if processes.writer else _quiet
     stop = processes.agreed(stop)
-    rng = np.random.default_rng(cfg.train.seed)
-    task = prepare(cfg, rng)
-    steps = len(plan(task.train.lengths, cfg.train.batch_size, task.edges))
-    backend = open_backend(backend_name, cfg, steps, devices)
-    folder = RunFolder(out, cfg, task.vocab, backend_name, processes.writer)
-    saved = folder.load_last() if resuming and folder.has_last() else None  # before any write
-    folder.reopen(task.splits.test) if resuming else folder.create(task.splits.test)
-    log(describe(backend, task, folder))
-    state, progress = restore_or_init(saved, backend, cfg, steps, rng, log)
-    folder.write_metrics(progress.history)
-    for i, batches_ in enumerate(epochs(cfg, task, rng, progress)):
-        if i == 0:  # before the first epoch this process trains
-            compile_steps(backend, state, batches_, task.val_batches, log)
-        started = time.perf_counter()
-        state, sums = train_epoch(backend, state, batches_, progress, folder, stop)
-        row = validate(backend, state, task, progress, sums, started)
-        log(epoch_line(row, cfg.train.epochs))
-        keep_best_and_last(folder, backend, state, progress, row, rng, log)
-    processes.sync("best saved")  # every process reads the `best` process 0 wrote
-    h = progress.history
-    return finish.evaluate_best(folder.path, backend, task, cfg.data, h, log, processes.writer)
+    # the figures' workers start now and import matplotlib while this process trains
+    with Painter() if processes.writer else nullcontext() as painter:
+        rng = np.random.default_rng(cfg.train.seed)
+        task = prepare(cfg, rng)
+        steps = len(plan(task.train.lengths, cfg.train.batch_size, task.edges))
+        backend = open_backend(backend_name, cfg, steps, devices)
+        folder = RunFolder(out, cfg, task.vocab, backend_name, processes.writer)
+        saved = folder.load_last() if resuming and folder.has_last() else None  # before writing
+        folder.reopen(task.splits.test) if resuming else folder.create(task.splits.test)
+        log(describe(backend, task, folder))
+        state, progress = restore_or_init(saved, backend, cfg, steps, rng, log)
+        folder.write_metrics(progress.history)
+        for i, batches_ in enumerate(epochs(cfg, task, rng, progress)):
+            if i == 0:  # before the first epoch this process trains
+                compile_steps(backend, state, batches_, task, cfg, log)
+            started = time.perf_counter()
+            state, sums = train_epoch(backend, state, batches_, progress, folder, stop)
+            row = validate(backend, state, task, progress, sums, started)
+            log(epoch_line(row, cfg.train.epochs))
+            keep_best_and_last(folder, backend, state, progress, row, rng, log)
+        processes.sync("best saved")  # every process reads the `best` process 0 wrote
+        h = progress.history
+        return finish.evaluate_best(
+            folder.path, backend, task, cfg.data, h, log, processes.writer, painter
+        )
 
 
 def _quiet(line: str) -> None:
@@ -194,10 +200,12 @@ def epochs(cfg: Config, task: Task, rng: np.random.Generator, progress: Progress
         yield epoch_batches(cfg, task.train, task.edges, rng)
 
 
-def compile_steps(backend, state, train_batches: list[Batch], val_batches: list[Batch], log):
-    """Compile the train step for every batch shape before training (JAX; torch: nothing)."""
+def compile_steps(backend, state, train_batches: list[Batch], task: Task, cfg: Config, log):
+    """Compile the train step for every batch shape before training, and (while the first
+    epoch trains) the decoders that validation and the report will run (JAX; torch: nothing)."""
     start = time.perf_counter()
-    backend.compile(state, train_batches, val_batches)
+    widths = probes.decode_edges(cfg.data, task.edges)
+    backend.compile(state, train_batches, task.val_batches, widths)
     if (seconds := time.perf_counter() - start) > 0.05:
         shapes = len({b.src.shape for b in train_batches})
         log(f"Compiled the train step for {shapes} shape(s) in {seconds:.1f}s")

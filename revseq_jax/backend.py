@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
+from functools import partial
 
 import jax
 import numpy as np
@@ -11,11 +12,12 @@ import numpy as np
 from revseq import ablation
 from revseq.batching import Batch
 from revseq.config import Config
+from revseq.conventions import EVAL_BATCH
 from revseq.init import init_params
 from revseq.layout import check_shapes, param_shapes
 from revseq_jax import model, optim, sharding, train
 from revseq_jax.beam import beam_search
-from revseq_jax.decode import decode_and_score, greedy_decode, greedy_decode_with_attention
+from revseq_jax.decode import greedy_decode, greedy_decode_with_attention, precompile
 
 
 def use_compilation_cache(path: str) -> None:
@@ -45,6 +47,8 @@ class Backend:
         )
         self._key = jax.random.key(cfg.train.seed)
         self._compiling: threading.Thread | None = None
+        self._validation_ready = threading.Event()
+        self._validation_ready.set()
 
     def _place(self, chunk):
         """A (stacked [K, B, ...] batches, live [K]) chunk split over the mesh by rows."""
@@ -58,10 +62,18 @@ class Backend:
         """A training state starting from given numpy params."""
         return train.init_state(self.from_numpy(params), self.tx)
 
-    def compile(self, state, train_batches: Sequence[Batch], eval_batches: Sequence[Batch]):
-        """Compile the train step for every batch shape now; then the decoder for the
-        evaluation shapes on a second thread (XLA compiles outside the GIL), where it overlaps
-        the first epoch instead of delaying its start or following it."""
+    def compile(
+        self,
+        state,
+        train_batches: Sequence[Batch],
+        eval_batches: Sequence[Batch],
+        decode_widths: Sequence[int] = (),
+    ):
+        """Compile the train step for every batch shape now; then, on a second thread (XLA
+        compiles outside the GIL, so it overlaps the first epoch instead of delaying its start
+        or following it), the decoder for the evaluation shapes and the greedy decoders a
+        report runs at each of decode_widths (padded source lengths, EVAL_BATCH rows): the
+        model's attention, and the fixed rules of revseq.ablation at the evaluation shapes."""
         for b in {b.src.shape: b for b in train_batches}.values():
             self.compile_train(state, b)
         m = self.cfg.model
@@ -69,14 +81,21 @@ class Backend:
         params = jax.tree_util.tree_map(
             lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), state.params
         )
-        one_per_shape = {b.src.shape: b for b in eval_batches}.values()
-        shapes = [sharding.split(b, self.mesh) for b in one_per_shape]
+        scored = sorted({b.src.shape[1] for b in eval_batches})  # validation's widths
+        place = partial(sharding.split, mesh=self.mesh)
+        self._validation_ready.clear()
 
-        def decoder_shapes():
-            for b in shapes:
-                decode_and_score.lower(params, m, b.src, b.tgt_out).compile()
+        def decoders():
+            for w in scored:
+                precompile(params, m, EVAL_BATCH, w, place)
+            self._validation_ready.set()
+            for w in scored:  # the ablation decodes the test split, at validation's widths
+                precompile(params, m, EVAL_BATCH, w, place, greedy=False, fixed_rules=True)
+            for w in sorted(set(decode_widths) - set(scored)):
+                precompile(params, m, EVAL_BATCH, w, place)
 
-        self._compiling = threading.Thread(target=decoder_shapes, daemon=True)
+        # not a daemon: an interpreter that exits mid-compile (Ctrl-C, an error) waits for it
+        self._compiling = threading.Thread(target=decoders)
         self._compiling.start()
 
     def compile_train(self, state, batch: Batch) -> None:
@@ -85,7 +104,7 @@ class Backend:
         self._train_chunk.lower(state, stacked, live, self._key).compile()
 
     def _compiled(self) -> None:
-        """Wait for the decoder's compile started by compile(), if any."""
+        """Wait for the decoders' compiles started by compile(), if any."""
         if self._compiling is not None:
             self._compiling.join()
             self._compiling = None
@@ -140,7 +159,7 @@ class Backend:
 
     def evaluate(self, state, batches: Sequence[Batch]) -> dict:
         """Free-running sums {"loss_sum", "count", "exact"} over the batches."""
-        self._compiled()
+        self._validation_ready.wait()
         return train.evaluate(
             self.cfg.model, state.params, [sharding.split(b, self.mesh) for b in batches]
         )

@@ -41,8 +41,22 @@ def decode_and_score(params: dict, cfg: ModelConfig, src: jax.Array, tgt_out: ja
 
 def greedy_decode(params: dict, cfg: ModelConfig, src: jax.Array):
     """src [B, S] -> tokens [B, T] (PAD after EOS), attention [B, T, S] (0 there)."""
-    tokens, weights, _ = decode_and_score(params, cfg, src, np.zeros(src.shape, np.int32))
+    tokens, weights, _ = decode_and_score(params, cfg, src, jnp.zeros_like(src))
     return tokens, weights
+
+
+def precompile(params, cfg: ModelConfig, rows, width, place, greedy=True, fixed_rules=False):
+    """Compile, without running, the decoders of a src [rows, width] put on the devices by
+    `place` — greedy_decode's (and decode_and_score's), and with fixed_rules that of
+    greedy_decode_with_attention — so that a later call of that shape runs at once. params
+    may be jax.ShapeDtypeStructs."""
+    src = place(np.zeros((rows, width), np.int32))
+    if greedy:
+        decode_and_score.lower(params, cfg, src, jnp.zeros_like(src)).compile()
+    if fixed_rules:
+        dtype = jax.tree_util.tree_leaves(params)[0].dtype
+        fixed = place(np.zeros((rows, width + EXTRA_STEPS, width), dtype))
+        _greedy_with_weights.lower(params, cfg, src, fixed).compile()
 
 
 @partial(jax.jit, static_argnames="cfg")

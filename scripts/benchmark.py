@@ -14,6 +14,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the benchmarks/ folder
 from benchmarks import measure as benchmark
+from benchmarks.scaling import batch_scaling
+from benchmarks.scaling import rows as batch_scaling_rows
 from revseq import cli
 from revseq.backends import BACKENDS
 from revseq.config import PRESETS, preset
@@ -42,7 +44,7 @@ def column(r: dict, best_matmul: float) -> list[tuple[str, str]]:
     ]
 
 
-def table(results: list[dict], accuracy: dict | None) -> str:
+def table(results: list[dict], accuracy: list[dict], scaling: dict | None = None) -> str:
     """The figures as an aligned text table, one column per backend, then the run-level lines."""
     best_matmul = max(r["matmul_gflops_per_s"] for r in results)
     columns = [column(r, best_matmul) for r in results]
@@ -73,17 +75,24 @@ def table(results: list[dict], accuracy: dict | None) -> str:
         lines.append(
             f"the notebook's own code: one epoch {notebook:.1f} s (second epoch faster by: {ours})"
         )
-    if accuracy and accuracy["test_exact"] is None:
-        lines.append(f"time to test exact match: no accuracy printed (exit {accuracy['exit']})")
-    elif accuracy:
-        each = ", ".join(f"{s:.1f}" if s else "-" for s in accuracy["all_seconds_to_accuracy"])
-        lines.append(
-            f"time to test exact match (train.py --preset {accuracy['preset']} --backend "
-            f"{accuracy['backend']}, compile included, median of {each} s): "
-            f"{accuracy['test_exact']:.2f} % at {accuracy['seconds_to_accuracy']:.1f} s from "
-            f"process start; process exit at {accuracy['seconds_to_exit']:.1f} s"
-        )
+    lines += [accuracy_line(a) for a in accuracy]
+    if scaling:
+        lines += ["", *batch_scaling_rows(scaling)]
     return "\n".join(lines)
+
+
+def accuracy_line(a: dict) -> str:
+    """The whole command's figures: time to the accuracy line and to exit, medians."""
+    cache = "cache off (cold compiles)" if a["compilation_cache"] == "off" else "cache warm"
+    if a["test_exact"] is None:
+        return f"time to test exact match, {cache}: no accuracy printed (exit {a['exit']})"
+    each = ", ".join(f"{s:.1f}" if s else "-" for s in a["all_seconds_to_accuracy"])
+    exits = ", ".join(f"{s:.1f}" for s in a["all_seconds_to_exit"])
+    return (
+        f"train.py --preset {a['preset']} --backend {a['backend']}, {cache}: "
+        f"{a['test_exact']:.2f} % printed at {a['seconds_to_accuracy']:.1f} s (median of "
+        f"{each}); process exit at {a['seconds_to_exit']:.1f} s (median of {exits})"
+    )
 
 
 def main() -> None:
@@ -97,6 +106,12 @@ def main() -> None:
         default=3,
         help="times `train.py --preset default` is run to time it to its test accuracy "
         "(the median is reported; 0 skips it)",
+    )
+    p.add_argument(
+        "--scaling",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="JAX training and decoding sentences/s at batch 32..512 (default and seed models)",
     )
     p.add_argument(
         "--torch-compile",
@@ -116,20 +131,19 @@ def main() -> None:
 
         batch = benchmark.length_batch(10, cfg.train.batch_size)
         results[names.index("torch")]["torch_compile"] = compiled_step(cfg, batch, args.repeats)
-    runs = [benchmark.time_to_accuracy("default") for _ in range(args.accuracy_runs)]
-    accuracy = benchmark.median_run(runs) if runs else None
+    n = args.accuracy_runs
+    cold = [benchmark.time_to_accuracy("default") for _ in range(n)]
+    accuracy = [benchmark.median_run(r) for r in (cold, benchmark.warm_runs("default", n)) if r]
+    scaling = batch_scaling() if args.scaling and "jax" in names else None
     print(
         f"preset {args.preset} | {platform.processor() or platform.machine()} | "
         f"{benchmark.cpu_count()} CPUs"
     )
-    print(table(results, accuracy))
+    print(table(results, accuracy, scaling))
     if args.json:
-        args.json.write_text(
-            json.dumps(
-                {"preset": args.preset, "results": results, "time_to_accuracy": accuracy}, indent=2
-            )
-            + "\n"
-        )
+        figures = {"preset": args.preset, "results": results, "time_to_accuracy": accuracy}
+        figures["batch_scaling"] = scaling
+        args.json.write_text(json.dumps(figures, indent=2) + "\n")
 
 
 if __name__ == "__main__":
