@@ -79,7 +79,8 @@ def train_step_fn(
     skip_nonfinite: bool = False,
     compute_dtype: str | None = None,
 ) -> Callable:
-    """train_step(state, batch, key) -> (state, metrics), not jitted: one update.
+    """train_step(state, batch, key, live=True) -> (state, metrics), not jitted: one update;
+    with live False (a step that pads a chunk) nothing changes and every metric is zero.
 
     Dropout draws from fold_in(fold_in(key, 1), step), so the same key and data give the same
     run. A step whose loss or gradient norm is NaN or Inf changes nothing but the `nonfinite`
@@ -87,7 +88,7 @@ def train_step_fn(
     last finite one for the caller to report and stop. compute_dtype: see loss_fn.
     """
 
-    def train_step(state: TrainState, batch: Batch, key: jax.Array):
+    def train_step(state: TrainState, batch: Batch, key: jax.Array, live: jax.Array = True):
         k = jax.random.fold_in(jax.random.fold_in(key, 1), state.step) if cfg.dropout else None
         (loss, count), grads = jax.value_and_grad(loss_fn, has_aux=True)(
             state.params, cfg, batch, k, compute_dtype
@@ -96,14 +97,14 @@ def train_step_fn(
         updates, opt_state = tx.update(grads, state.opt_state, state.params)
         params = optim.apply_updates(state.params, updates)
         finite = jnp.isfinite(loss) & jnp.isfinite(norm)
-        ok = finite if skip_nonfinite else finite & (state.nonfinite == 0)
+        ok = (finite if skip_nonfinite else finite & (state.nonfinite == 0)) & live
         new = keep_if(ok, TrainState(state.step + 1, params, opt_state, state.nonfinite), state)
         metrics = {
             "loss_sum": jnp.where(ok, loss * count, 0.0),
             "count": jnp.where(ok, count, 0),
             "grad_norm": jnp.where(ok, norm, 0.0),
             "updates": ok.astype(jnp.int32),
-            "nonfinite": (~finite).astype(jnp.int32),
+            "nonfinite": (~finite & live).astype(jnp.int32),
         }
         return new._replace(nonfinite=state.nonfinite + metrics["nonfinite"]), metrics
 
@@ -136,10 +137,7 @@ def make_train_chunk(
     def train_chunk(state: TrainState, batches: Batch, live: jax.Array, key: jax.Array):
         def body(state, xs):
             batch, alive = xs
-            new, metrics = step(state, batch, key)
-            return keep_if(alive, new, state), {
-                k: jnp.where(alive, v, 0) for k, v in metrics.items()
-            }
+            return step(state, batch, key, alive)
 
         state, metrics = jax.lax.scan(body, state, (batches, live))
         return state, {k: v.sum() for k, v in metrics.items()}
