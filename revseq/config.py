@@ -149,8 +149,10 @@ PRESETS: dict[str, Config] = {
     # The notebook's settings; its constant rate oscillates to the last epoch (99.3 % test exact
     # match, docs/presets.md), so the rate decays from the same 1e-3 on a cosine. One length
     # bucket, as the notebook's batches mix lengths: batches of short or of long sentences only,
-    # each clipped to norm 1, learn about 3x more slowly per epoch (docs/presets.md).
-    "seed": Config(train=TrainConfig(lr_schedule="cosine", length_buckets=1)),
+    # each clipped to norm 1, learn about 3x more slowly per epoch (docs/presets.md). JAX runs
+    # 25 steps a compiled call (the 125 of an epoch in 5): a call of one step copies the whole
+    # train state in and out, 1.28x slower a step (docs/performance.md).
+    "seed": Config(train=TrainConfig(lr_schedule="cosine", length_buckets=1, chunk=25)),
     # Chosen by measurement (docs/presets.md): the least training that reached 100 % test exact
     # match on 10 of 10 seeds in JAX and 9 of 10 in torch, within 10 s on 2 CPU cores.
     "default": Config(
