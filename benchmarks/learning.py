@@ -99,13 +99,18 @@ def summary(ours_: dict, notebook_: dict) -> list[str]:
     return lines
 
 
+def compare(max_notebook_epochs: int = 12) -> tuple[dict, dict]:
+    """(ours, the notebook's loop) at the seed preset, as above."""
+    ours_ = ours()
+    return ours_, notebook("seed", ours_["val_loss"], max_notebook_epochs)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--max-notebook-epochs", type=int, default=12)
     p.add_argument("--json", type=Path)
     args = p.parse_args()
-    ours_ = ours()
-    notebook_ = notebook("seed", ours_["val_loss"], args.max_notebook_epochs)
+    ours_, notebook_ = compare(args.max_notebook_epochs)
     print("\n".join(summary(ours_, notebook_)))
     if args.json:
         args.json.write_text(json.dumps({"ours": ours_, "notebook": notebook_}, indent=2) + "\n")

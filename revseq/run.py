@@ -9,7 +9,6 @@ from __future__ import annotations
 import shlex
 import time
 from collections.abc import Callable
-from contextlib import nullcontext
 from pathlib import Path
 from typing import NamedTuple
 
@@ -83,6 +82,7 @@ def train(
     stop: Callable[[], bool] = lambda: False,
     devices: int | None = 1,
     processes=ONE_PROCESS,
+    painter: Painter | None = None,
 ) -> list[Decoded]:
     """A new run in `out` (made once the backend has accepted the config and `devices`: for
     JAX, how many local devices share each batch, None for all): train, keep the best weights
@@ -90,7 +90,8 @@ def train(
     stop() is asked between steps; when it holds, the run saves `last` and raises
     StoppedError. Returns the decoded test sentences; revseq.run_folder lists the files.
     `processes`: this process's place in a multi-process JAX run, all of which call this
-    (only process 0 writes and logs)."""
+    (only process 0 writes and logs). `painter`: workers that draw the report's figures
+    (revseq.painter), else they are drawn here."""
     cfg.validate()
     if cfg.train.compute_dtype != "float32" and backend_name != "jax":
         raise RevseqError(
@@ -101,7 +102,7 @@ def train(
     if out.exists() and any(out.iterdir()):
         raise RevseqError(f"{out} already holds files; choose a new --out")
     processes.sync("run folder checked")  # by every process, before process 0 writes there
-    return _run(out, cfg, backend_name, False, log, stop, devices, processes)
+    return _run(out, cfg, backend_name, False, log, stop, devices, processes, painter)
 
 
 def resume(
@@ -110,44 +111,53 @@ def resume(
     stop: Callable[[], bool] = lambda: False,
     devices: int | None = 1,
     processes=ONE_PROCESS,
+    painter: Painter | None = None,
 ) -> list[Decoded]:
     """Go on with the run in `out` from its `last` checkpoint (from the start if it has none
     yet), with its own config and backend; the weights it ends with are those of the run
     had it never stopped (bit for bit on the device count it ran on)."""
     cfg, backend_name = record.read(Path(out))
-    return _run(Path(out), cfg, backend_name, True, log, stop, devices, processes)
+    return _run(Path(out), cfg, backend_name, True, log, stop, devices, processes, painter)
 
 
-def _run(out: Path, cfg: Config, backend_name: str, resuming: bool, log, stop, devices, processes):
+def _run(
+    out: Path,
+    cfg: Config,
+    backend_name: str,
+    resuming: bool,
+    log,
+    stop,
+    devices,
+    processes,
+    painter,
+):
     """The recipe that train and resume follow, in lockstep on every process of a run; only
     the writer writes files and logs."""
     log = log if processes.writer else _quiet
     stop = processes.agreed(stop)
-    # the figures' workers start now and import matplotlib while this process trains
-    with Painter() if processes.writer else nullcontext() as painter:
-        rng = np.random.default_rng(cfg.train.seed)
-        task = prepare(cfg, rng)
-        steps = len(plan(task.train.lengths, cfg.train.batch_size, task.edges))
-        backend = open_backend(backend_name, cfg, steps, devices)
-        folder = RunFolder(out, cfg, task.vocab, backend_name, processes.writer)
-        saved = folder.load_last() if resuming and folder.has_last() else None  # before writing
-        folder.reopen(task.splits.test) if resuming else folder.create(task.splits.test)
-        log(describe(backend, task, folder))
-        state, progress = restore_or_init(saved, backend, cfg, steps, rng, log)
-        folder.write_metrics(progress.history)
-        for i, batches_ in enumerate(epochs(cfg, task, rng, progress)):
-            if i == 0:  # before the first epoch this process trains
-                compile_steps(backend, state, batches_, task, cfg, log)
-            started = time.perf_counter()
-            state, sums = train_epoch(backend, state, batches_, progress, folder, stop)
-            row = validate(backend, state, task, progress, sums, started)
-            log(epoch_line(row, cfg.train.epochs))
-            keep_best_and_last(folder, backend, state, progress, row, rng, log)
-        processes.sync("best saved")  # every process reads the `best` process 0 wrote
-        h = progress.history
-        return finish.evaluate_best(
-            folder.path, backend, task, cfg.data, h, log, processes.writer, painter
-        )
+    rng = np.random.default_rng(cfg.train.seed)
+    task = prepare(cfg, rng)
+    steps = len(plan(task.train.lengths, cfg.train.batch_size, task.edges))
+    backend = open_backend(backend_name, cfg, steps, devices)
+    folder = RunFolder(out, cfg, task.vocab, backend_name, processes.writer)
+    saved = folder.load_last() if resuming and folder.has_last() else None  # before any write
+    folder.reopen(task.splits.test) if resuming else folder.create(task.splits.test)
+    log(describe(backend, task, folder))
+    state, progress = restore_or_init(saved, backend, cfg, steps, rng, log)
+    folder.write_metrics(progress.history)
+    for i, batches_ in enumerate(epochs(cfg, task, rng, progress)):
+        if i == 0:  # before the first epoch this process trains
+            compile_steps(backend, state, batches_, task, cfg, log)
+        started = time.perf_counter()
+        state, sums = train_epoch(backend, state, batches_, progress, folder, stop)
+        row = validate(backend, state, task, progress, sums, started)
+        log(epoch_line(row, cfg.train.epochs))
+        keep_best_and_last(folder, backend, state, progress, row, rng, log)
+    processes.sync("best saved")  # every process reads the `best` process 0 wrote
+    h = progress.history
+    return finish.evaluate_best(
+        folder.path, backend, task, cfg.data, h, log, processes.writer, painter
+    )
 
 
 def _quiet(line: str) -> None:

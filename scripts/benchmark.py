@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the benchmarks/ folder
+from benchmarks import learning
 from benchmarks import measure as benchmark
 from benchmarks.scaling import batch_scaling
 from benchmarks.scaling import rows as batch_scaling_rows
@@ -114,6 +115,13 @@ def main() -> None:
         help="JAX training and decoding sentences/s at batch 32..512 (default and seed models)",
     )
     p.add_argument(
+        "--learning",
+        action="store_true",
+        help="also time learning at the notebook's settings: train.py --preset seed to 99 %% "
+        "validation exact match, and the notebook's own loop to the same validation loss "
+        "(benchmarks/learning.py; minutes)",
+    )
+    p.add_argument(
         "--torch-compile",
         action="store_true",
         help="also time the torch step under torch.compile (about a minute to compile)",
@@ -135,14 +143,20 @@ def main() -> None:
     cold = [benchmark.time_to_accuracy("default") for _ in range(n)]
     accuracy = [benchmark.median_run(r) for r in (cold, benchmark.warm_runs("default", n)) if r]
     scaling = batch_scaling() if args.scaling and "jax" in names else None
+    learned = learning.compare() if args.learning else None
     print(
         f"preset {args.preset} | {platform.processor() or platform.machine()} | "
         f"{benchmark.cpu_count()} CPUs"
     )
     print(table(results, accuracy, scaling))
+    if learned:
+        print("\n" + "\n".join(learning.summary(*learned)))
     if args.json:
         figures = {"preset": args.preset, "results": results, "time_to_accuracy": accuracy}
         figures["batch_scaling"] = scaling
+        figures["learning"] = (
+            dict(zip(("ours", "notebook"), learned, strict=True)) if learned else None
+        )
         args.json.write_text(json.dumps(figures, indent=2) + "\n")
 
 

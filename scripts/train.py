@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from pathlib import Path
 
 from revseq import cli, run, run_folder
 from revseq.backends import BACKENDS
 from revseq.config import COMPUTE_DTYPES, PRESETS, preset
+from revseq.painter import Painter
 from revseq_jax import distributed
 
 # flag -> (type, help); each overrides the preset's setting of the same name.
@@ -72,19 +74,26 @@ def main() -> None:
     cli.compilation_cache(args)
     settings = [*SETTINGS, "skip_nonfinite"]
     overrides = {k: getattr(args, k) for k in settings if getattr(args, k) is not None}
-    with cli.StopSignals() as stop, processes.fail_fast():
+    # the figures' workers start now, and import matplotlib while this process trains
+    figures = Painter() if processes.writer else nullcontext()
+    with cli.StopSignals() as stop, processes.fail_fast(), figures as painter:
         if args.resume:
             given = [k for k in ("backend", "preset", "out", *overrides) if getattr(args, k)]
             if given:
                 flags = ", ".join(f"--{k.replace('_', '-')}" for k in given)
                 p.error(f"--resume continues a run with its own settings; drop {flags}")
-            run.resume(args.resume, stop=stop, devices=devices, processes=processes)
+            run.resume(
+                args.resume, stop=stop, devices=devices, processes=processes, painter=painter
+            )
             return
         if "n_words" in overrides:
             overrides["vocab_size"] = overrides["n_words"] + 4  # the specials, then the words
         cfg = preset(args.preset or "default").replace(**overrides)
         out = Path(processes.from_writer(str(args.out or run_folder.new_run_dir())))
-        run.train(cfg, args.backend or "jax", out, stop=stop, devices=devices, processes=processes)
+        backend = args.backend or "jax"
+        run.train(
+            cfg, backend, out, stop=stop, devices=devices, processes=processes, painter=painter
+        )
 
 
 def add_process_flags(p: cli.ArgumentParser) -> None:
