@@ -31,6 +31,7 @@ from revseq.vocab import Vocabulary
 # Sentence lengths (words) at which a train step is timed.
 LENGTHS = (10, 20, 40, 80)
 BEAM = 5  # the beam width the decode row times beside greedy
+LENGTH_CHUNK = 5  # steps a call when timing a step by length
 
 
 def model_flops(cfg: ModelConfig, B: int, S: int, T: int) -> float:
@@ -115,13 +116,21 @@ def measure_backend(name: str, cfg: Config, repeats: int = 5, subset: int = 50) 
         out[key] = 1e3 * median_seconds(decode, repeats)
     out["decode_sentences"] = len(splits.test)
 
+    # By length, calls of at most LENGTH_CHUNK steps: a preset's own chunk of 80-word steps
+    # would take minutes a call.
+    k = min(chunk, LENGTH_CHUNK)
+    short = backends.load(name, cfg.replace(chunk=k), len(epoch))
+    short_state = [short.init()]
+
+    def train_short(bs):
+        short_state[0], _ = short.train_epoch(short_state[0], bs)
+
     step_ms, compile_s = {}, {}
     for length in LENGTHS:
         batch = length_batch(length, B)
-        compile_s[length] = bench.compile_train_step(backend, state[0], batch)
-        train_on([batch] * chunk)  # warm-up
-        step_ms[length] = 1e3 * median_seconds(lambda b=batch: train_on([b] * chunk), repeats)
-        step_ms[length] /= chunk
+        compile_s[length] = bench.compile_train_step(short, short_state[0], batch)
+        train_short([batch] * k)  # warm-up
+        step_ms[length] = 1e3 * median_seconds(lambda b=batch: train_short([b] * k), repeats) / k
     out["step_ms_by_length"] = step_ms
     out["compile_s_by_length"] = compile_s
     if hasattr(bench, "seconds_by_devices"):
