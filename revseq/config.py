@@ -21,6 +21,24 @@ class ModelConfig:
     # compiled, never what they compute. 1 is fastest on the 2-core CPU this was measured on;
     # `python scripts/benchmark.py` prints the step time at 1, 2 and 4 on any device.
     scan_unroll: int = 1
+    # Attention (docs/length-generalisation.md): "bahdanau", the notebook's content-only
+    # additive attention, or "location", the hybrid of Chorowski et al. (2015) whose energy
+    # adds U (F * a_prev), a 1-D convolution F over the previous step's weights.
+    attention: str = "bahdanau"
+    location_filters: int = 8  # F's output channels (location attention)
+    location_width: int = 5  # F's width in source positions, odd: centred on each one
+    # The previous weights the first decoder step's location term reads: "zeros" (no
+    # location term at that step), "uniform" over the source, or "eos" (a one-hot on the
+    # source <EOS>, so that a shift one position left lands on the last word).
+    attention_prior: str = "zeros"
+    # The decoder's first state: "encoder" (the encoder's final states, the notebook's),
+    # "zeros", or "learned" (a parameter decoder.h0 [L, H], the same for every sentence).
+    decoder_init: str = "encoder"
+
+
+ATTENTIONS = ("bahdanau", "location")
+ATTENTION_PRIORS = ("zeros", "uniform", "eos")
+DECODER_INITS = ("encoder", "zeros", "learned")
 
 
 @dataclass(frozen=True)
@@ -120,6 +138,11 @@ class Config:
             (m.num_layers >= 1, "num_layers must be at least 1"),
             (m.scan_unroll >= 1, "scan_unroll must be at least 1"),
             (0.0 <= m.dropout < 1.0, "dropout must be in [0, 1)"),
+            (m.attention in ATTENTIONS, "attention must be bahdanau or location"),
+            (m.location_filters >= 1, "location_filters must be at least 1"),
+            (m.location_width % 2 == 1 and m.location_width >= 1, "location_width must be odd"),
+            (m.attention_prior in ATTENTION_PRIORS, "attention_prior must be zeros/uniform/eos"),
+            (m.decoder_init in DECODER_INITS, "decoder_init must be encoder, zeros or learned"),
             (d.n_train >= 1 and d.n_val >= 1 and d.n_test >= 1, "split sizes must be at least 1"),
             (1 <= d.min_len <= d.max_len, "need 1 <= min_len <= max_len"),
             (d.n_words >= 1, "n_words must be at least 1"),
