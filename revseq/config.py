@@ -189,6 +189,30 @@ PRESETS: dict[str, Config] = {
             chunk=25,
         ),
     ),
+    # The default's training with location attention whose first step reads a one-hot on the
+    # source <EOS> and a decoder started from zeros: trained on 3-10 words, it reverses 1-40
+    # (docs/length-generalisation.md; docs/presets.md has the seeds).
+    "long": Config(
+        model=ModelConfig(
+            embed_dim=32,
+            hidden_dim=64,
+            num_layers=1,
+            dropout=0.0,
+            attention="location",
+            attention_prior="eos",
+            decoder_init="zeros",
+        ),
+        data=DataConfig(n_train=16000),
+        train=TrainConfig(
+            epochs=4,
+            batch_size=16,
+            lr=3e-3,
+            lr_schedule="cosine",
+            teacher_forcing=0.75,
+            length_buckets=1,
+            chunk=25,
+        ),
+    ),
     # A few seconds: for tests and smoke runs.
     "tiny": Config(
         model=ModelConfig(embed_dim=32, hidden_dim=64, num_layers=1, dropout=0.0),
