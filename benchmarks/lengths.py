@@ -6,6 +6,11 @@ For each checkpoint: `per_length` random sentences of each length (the same sent
 every checkpoint of a task: drawn from --seed), decoded greedily, and the run's own test split;
 prints one markdown table of exact match per length (a column per checkpoint), then the
 sentences too short and too long per checkpoint, and with --json writes every figure.
+
+python -m benchmarks.lengths --summarise docs/length-study/*.json
+
+tabulates such files, one row per file (a variant, its checkpoints its seeds): exact match at
+chosen lengths, each cell the seeds' figures ("100" when every seed has 100).
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from revseq import cli
 from revseq.data import random_sentences, split_words, task_words
 from revseq.errors import RevseqError
 from revseq.inference import Model
-from revseq.metrics import accuracy_by_length, error_analysis, exact_match
+from revseq.metrics import accuracy_by_length, attention_stats, error_analysis, exact_match
 
 
 def parse_lengths(text: str) -> list[int]:
@@ -38,8 +43,9 @@ def parse_lengths(text: str) -> list[int]:
 
 
 def measure(folder: Path, lengths: list[int], per_length: int, seed: int, backend: str) -> dict:
-    """{"test": [correct, total], "by_length": {n: [correct, total, too_short, too_long]}} of
-    the checkpoint in `folder`."""
+    """{"test": [correct, total], "by_length": {n: [correct, total, too_short, too_long,
+    mirror]}} of the checkpoint in `folder`; mirror is the share of word steps whose attention
+    peaks on the mirrored source word."""
     model = Model.load(folder, backend)
     words = task_words(model.ckpt.config.data.n_words)
     sentences = random_sentences(words, lengths, per_length, np.random.default_rng(seed))
@@ -47,8 +53,10 @@ def measure(folder: Path, lengths: list[int], per_length: int, seed: int, backen
     test = model.decode([split_words(s) for s in (folder / "test.txt").read_text().splitlines()])
     by_length = {}
     for n, (c, t) in accuracy_by_length(items).items():
-        errors = error_analysis([d for d in items if len(d.source) == n])
-        by_length[n] = [c, t, errors["too_short"], errors["too_long"]]
+        mine = [d for d in items if len(d.source) == n]
+        errors = error_analysis(mine)
+        mirror = attention_stats(mine)["mirror_share"]
+        by_length[n] = [c, t, errors["too_short"], errors["too_long"], mirror]
     return {
         "attention": model.ckpt.config.model.attention,
         "test": list(exact_match(test)),
@@ -74,9 +82,38 @@ def table(results: dict[str, dict]) -> str:
     return "\n".join(rows)
 
 
+SUMMARY_LENGTHS = (1, 2, 11, 12, 13, 15, 20, 25, 30, 35, 40)
+
+
+def _cell(rates: list[float]) -> str:
+    """The seeds' exact match (%), one figure when they agree."""
+    text = [f"{r:.1f}".removesuffix(".0") for r in rates]
+    return text[0] if len(set(text)) == 1 else " / ".join(text)
+
+
+def summarise(paths: list[Path]) -> str:
+    """Markdown: per --json file, exact match at SUMMARY_LENGTHS and 11-30's minimum per seed,
+    and the test split."""
+    head = [*map(str, SUMMARY_LENGTHS), "min 11-30", "test split"]
+    rows = ["| variant | " + " | ".join(head) + " |", "|---|" + "---:|" * len(head)]
+    for path in paths:
+        runs = json.loads(path.read_text()).values()
+
+        def rate(r, n):
+            c, t = r["by_length"][str(n)][:2]
+            return 100 * c / t
+
+        cells = [_cell([rate(r, n) for r in runs]) for n in SUMMARY_LENGTHS]
+        cells.append(_cell([min(rate(r, n) for n in range(11, 31)) for r in runs]))
+        cells.append(_cell([100 * r["test"][0] / r["test"][1] for r in runs]))
+        rows.append(f"| {path.stem} | " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
 def main() -> None:
     p = cli.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--checkpoint", type=Path, nargs="+", required=True, help="run folders")
+    p.add_argument("--checkpoint", type=Path, nargs="+", help="run folders")
+    p.add_argument("--summarise", type=Path, nargs="+", metavar="JSON", help="--json files")
     p.add_argument("--lengths", type=parse_lengths, default=parse_lengths("1-40"))
     p.add_argument("--per-length", type=cli.positive_int, default=200)
     p.add_argument("--seed", type=int, default=7, help="seed of the sentences drawn")
@@ -84,6 +121,11 @@ def main() -> None:
     p.add_argument("--json", type=Path, help="also write the figures here")
     cli.add_cache_flag(p)
     args = p.parse_args()
+    if args.summarise:
+        print(summarise(args.summarise))
+        return
+    if not args.checkpoint:
+        p.error("give --checkpoint or --summarise")
     cli.compilation_cache(args)
     results = {}
     for folder in args.checkpoint:
@@ -94,7 +136,7 @@ def main() -> None:
         )
     print(table(results))
     for name, r in results.items():
-        errs = {n: (s, lo) for n, (_, _, s, lo) in r["by_length"].items() if s or lo}
+        errs = {n: (s, lo) for n, (_, _, s, lo, _) in r["by_length"].items() if s or lo}
         print(f"{name} ({r['attention']}): too short / too long by length: {errs or 'none'}")
     if args.json:
         args.json.write_text(json.dumps(results, indent=1) + "\n")
