@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -44,8 +45,9 @@ def parse_lengths(text: str) -> list[int]:
 
 def measure(folder: Path, lengths: list[int], per_length: int, seed: int, backend: str) -> dict:
     """{"test": [correct, total], "by_length": {n: [correct, total, too_short, too_long,
-    mirror]}} of the checkpoint in `folder`; mirror is the share of word steps whose attention
-    peaks on the mirrored source word."""
+    mirror, short_by]}} of the checkpoint in `folder`; mirror is the share of word steps whose
+    attention peaks on the mirrored source word, short_by {words missing: sentences} of the
+    outputs that stop early."""
     model = Model.load(folder, backend)
     words = task_words(model.ckpt.config.data.n_words)
     sentences = random_sentences(words, lengths, per_length, np.random.default_rng(seed))
@@ -56,7 +58,8 @@ def measure(folder: Path, lengths: list[int], per_length: int, seed: int, backen
         mine = [d for d in items if len(d.source) == n]
         errors = error_analysis(mine)
         mirror = attention_stats(mine)["mirror_share"]
-        by_length[n] = [c, t, errors["too_short"], errors["too_long"], mirror]
+        short_by = Counter(n - len(d.prediction) for d in mine if len(d.prediction) < n)
+        by_length[n] = [c, t, errors["too_short"], errors["too_long"], mirror, dict(short_by)]
     return {
         "attention": model.ckpt.config.model.attention,
         "test": list(exact_match(test)),
@@ -136,7 +139,7 @@ def main() -> None:
         )
     print(table(results))
     for name, r in results.items():
-        errs = {n: (s, lo) for n, (_, _, s, lo, _) in r["by_length"].items() if s or lo}
+        errs = {n: (s, lo) for n, (_, _, s, lo, *_) in r["by_length"].items() if s or lo}
         print(f"{name} ({r['attention']}): too short / too long by length: {errs or 'none'}")
     if args.json:
         args.json.write_text(json.dumps(results, indent=1) + "\n")
