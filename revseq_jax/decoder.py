@@ -32,6 +32,8 @@ line carries the number of the equation it computes or differentiates.
      the position it read); a_prev is the last step's a (4), or the prior at step 0
 (1b) l = U f                                      location term [B, S, H] (location only)
      df = dl U;   dU = sum_{b,j} dl_j^T f_j
+     (dF [k, width] and dU [H, k] are summed over rows inside the reverse loop, then over
+     steps after it: emitting dl itself would store T x B x S x H)
  (2) e = tanh(keys + q [+ l])                     energy [B, S, H]
      dpre = de * (1 - e^2) (of keys + q + l);   dkeys += dpre;   dq = sum_s dpre_s;   dl = dpre
  (3) score = e v (MASKED_SCORE where mask is False)   scores [B, S]

@@ -98,7 +98,7 @@ def test_evaluate_writes_the_report_of_a_checkpoint(run_dir, tmp_path):
         report.split("## Gallery")[0].split("\n", 1)[1]
         == ((run_dir / "report.md").read_text().split("## Gallery")[0].split("\n", 1)[1])
     )
-    assert "## Lengths never seen in training (trained on 3-6 words)" in report
+    assert "## Lengths never seen in training (trained on 3-6 words, bahdanau attention)" in report
     assert (tmp_path / "r" / "attention_repeated.png").stat().st_size > 0
 
 
