@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import jax
 import numpy as np
+import pytest
 import torch
 
 from revseq.batching import Batch
@@ -69,6 +70,13 @@ class Case:
     name: str
     cfg: ModelConfig
     weights: dict[str, np.ndarray]
+
+
+def bahdanau_only_unjitted(case: Case, mode: Mode) -> None:
+    """Skip a location case under jax.disable_jit(): tests whose location-specific part runs
+    jitted too, where the unjitted run would only repeat it slowly (docs/parity.md)."""
+    if case.name != "bahdanau" and not mode.jit:
+        pytest.skip("location attention: jitted modes only for this test")
 
 
 def shared_weights(cfg: ModelConfig = CFG) -> dict[str, np.ndarray]:

@@ -6,7 +6,14 @@ that mode runs the first 3 of the 20 steps; the jitted modes run all 20.
 
 import jax
 import numpy as np
-from shared import assert_close, assert_close_dicts, jax_params, ragged_batch, torch_model
+from shared import (
+    assert_close,
+    assert_close_dicts,
+    bahdanau_only_unjitted,
+    jax_params,
+    ragged_batch,
+    torch_model,
+)
 
 from revseq.config import TrainConfig
 from revseq_jax import model
@@ -18,6 +25,7 @@ TRAIN = TrainConfig(epochs=1, lr=1e-2, lr_schedule="cosine", max_norm=0.33)
 
 
 def test_twenty_training_steps(case, mode):
+    bahdanau_only_unjitted(case, mode)
     batches = [ragged_batch(seed=s) for s in range(STEPS if mode.jit else 3)]
 
     tx = jtrain.make_optimizer(TRAIN, STEPS)
