@@ -5,7 +5,7 @@ import contextlib
 import jax
 import numpy as np
 import pytest
-from shared import TOL, Mode, shared_weights
+from shared import CONFIGS, TOL, Case, Mode, shared_weights
 
 
 @pytest.fixture(
@@ -23,3 +23,10 @@ def mode(request):
 def weights() -> dict[str, np.ndarray]:
     """Random float64 weights in the shared layout; PAD rows non-zero to prove they are unused."""
     return shared_weights()
+
+
+@pytest.fixture(params=list(CONFIGS))
+def case(request) -> Case:
+    """Each attention the suite compares (shared.CONFIGS) with its shared weights."""
+    cfg = CONFIGS[request.param]
+    return Case(request.param, cfg, shared_weights(cfg))

@@ -2,15 +2,19 @@
 in float64 and float32.
 
 Every test takes `mode`: the dtype, whether the JAX side runs jitted or under
-jax.disable_jit(), and the tolerance (max-abs 1e-10 in float64, 1e-5 in float32).
+jax.disable_jit(), and the tolerance (max-abs 1e-10 in float64, 1e-5 in float32). Tests of
+the attention and of what runs it take `case` too: the model config (bahdanau, the notebook's
+attention, or location attention) and its shared weights.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import jax
 import numpy as np
+import pytest
 import torch
 
 from revseq.batching import Batch
@@ -21,6 +25,17 @@ from revseq_torch.backend import Backend as TorchBackend
 from revseq_torch.model import Seq2Seq
 
 CFG = ModelConfig(vocab_size=13, embed_dim=6, hidden_dim=8, num_layers=2, dropout=0.0)
+# Location attention as the `long` preset runs it (prior on the source <EOS>), with the learned
+# first decoder state (a parameter of its own) and a kernel of 3 over 3 filters.
+LOCATION = dataclasses.replace(
+    CFG,
+    attention="location",
+    attention_prior="eos",
+    decoder_init="learned",
+    location_filters=3,
+    location_width=3,
+)
+CONFIGS = {"bahdanau": CFG, "location": LOCATION}
 TOL = {"float64": 1e-10, "float32": 1e-5}
 LENGTHS = (3, 7, 1, 5, 8)  # a ragged batch; width 10 leaves every row some padding
 
@@ -48,28 +63,72 @@ class Mode:
         return np.asarray(x)
 
 
-def shared_weights() -> dict[str, np.ndarray]:
-    """The weights of the `weights` fixture."""
+@dataclass(frozen=True)
+class Case:
+    """A model config of the suite and its shared weights (the `case` fixture)."""
+
+    name: str
+    cfg: ModelConfig
+    weights: dict[str, np.ndarray]
+
+
+def bahdanau_only_unjitted(case: Case, mode: Mode) -> None:
+    """Skip a location case under jax.disable_jit(): tests whose location-specific part runs
+    jitted too, where the unjitted run would only repeat it slowly (docs/parity.md)."""
+    if case.name != "bahdanau" and not mode.jit:
+        pytest.skip("location attention: jitted modes only for this test")
+
+
+def shared_weights(cfg: ModelConfig = CFG) -> dict[str, np.ndarray]:
+    """The weights of the `weights` fixture (and of `case`, for its config)."""
     with torch.random.fork_rng(devices=[]):  # torch's own initialisers, seeded: test weights
         torch.manual_seed(7)
-        module = Seq2Seq(CFG).double()
+        module = Seq2Seq(cfg).double()
     arrays = {k: v.detach().numpy().copy() for k, v in module.state_dict().items()}
     rng = np.random.default_rng(7)
     for k in ("encoder.embedding.weight", "decoder.embedding.weight"):
         arrays[k][PAD] = rng.normal(size=arrays[k].shape[1])
+    if "decoder.h0" in arrays:  # the module starts it at zeros, the same as no start at all
+        arrays["decoder.h0"] = rng.normal(size=arrays["decoder.h0"].shape)
     return arrays
 
 
-def jax_params(arrays, mode: Mode) -> dict:
+# On its random weights location attention never peaks on the mirrored word and its EOS logit
+# hardly depends on the sentence, so decoding tests that need both steer it: F's first filter
+# becomes a shift one position left (position j reads the last step's weight at j + 1, as a
+# reversal does), weighted by SHIFT in U along v; and EOS's row of fc is scaled by EOS_ROW.
+SHIFT, EOS_ROW = 1.0, 3.0
+
+
+def steer_location(weights: dict) -> dict:
+    """Location attention's weights with SHIFT and EOS_ROW applied (see above)."""
+    F = weights["decoder.attention.F.weight"].copy()
+    F[0, 0] = 0.0
+    F[0, 0, -1] = 1.0
+    U = weights["decoder.attention.U.weight"].copy()
+    v = weights["decoder.attention.v.weight"][0]
+    U[:, 0] = SHIFT * v / np.abs(v).max()
+    fc = weights["decoder.fc.weight"].copy()
+    fc[EOS] *= EOS_ROW
+    return weights | {
+        "decoder.attention.F.weight": F,
+        "decoder.attention.U.weight": U,
+        "decoder.fc.weight": fc,
+    }
+
+
+def jax_params(arrays, mode: Mode, cfg: ModelConfig = CFG) -> dict:
     """The shared weights as JAX params in the mode's dtype (the backends' own converter)."""
-    return JaxBackend(Config(model=CFG)).from_numpy(
+    return JaxBackend(Config(model=cfg)).from_numpy(
         {k: v.astype(mode.dtype) for k, v in arrays.items()}
     )
 
 
-def torch_model(arrays, mode: Mode):
+def torch_model(arrays, mode: Mode, cfg: ModelConfig = CFG):
     """The shared weights as a torch Seq2Seq in the mode's dtype (the backends' own converter)."""
-    return TorchBackend.from_numpy({k: v.astype(mode.dtype) for k, v in arrays.items()})
+    return TorchBackend(Config(model=cfg)).from_numpy(
+        {k: v.astype(mode.dtype) for k, v in arrays.items()}
+    )
 
 
 def ragged_batch(seed: int = 0, p_force: float = 0.5, lengths=LENGTHS, width: int = 10) -> Batch:

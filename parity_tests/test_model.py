@@ -6,7 +6,15 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import torch
-from shared import CFG, assert_close, assert_close_dicts, jax_params, ragged_batch, torch_model
+from shared import (
+    CFG,
+    assert_close,
+    assert_close_dicts,
+    bahdanau_only_unjitted,
+    jax_params,
+    ragged_batch,
+    torch_model,
+)
 
 from revseq.config import TrainConfig
 from revseq_jax import model, optim
@@ -17,8 +25,8 @@ from revseq_torch import train as ttrain
 from revseq_torch.losses import masked_cross_entropy as torch_mce
 
 
-def jax_loss(params, batch):
-    logits, _ = model.forward(params, CFG, batch.src, batch.tgt_in, batch.force)
+def jax_loss(params, batch, cfg=CFG):
+    logits, _ = model.forward(params, cfg, batch.src, batch.tgt_in, batch.force)
     return masked_cross_entropy(logits, batch.tgt_out)[0]
 
 
@@ -32,36 +40,39 @@ def torch_grads(module, batch):
     return loss, {k: p.grad.detach().numpy().copy() for k, p in module.named_parameters()}
 
 
-def jax_grads(weights, mode, batch):
-    loss, grads = mode.jax_fn(jax.value_and_grad(jax_loss))(jax_params(weights, mode), batch)
+def jax_grads(case, mode, batch):
+    loss_grad = jax.value_and_grad(lambda p, b: jax_loss(p, b, case.cfg))
+    loss, grads = mode.jax_fn(loss_grad)(jax_params(case.weights, mode, case.cfg), batch)
     return loss, model.flatten(grads)
 
 
 @pytest.mark.parametrize("p_force", [0.0, 0.5, 1.0])
-def test_teacher_forced_logits_and_attention(weights, mode, p_force):
+def test_teacher_forced_logits_and_attention(case, mode, p_force):
     b = ragged_batch(p_force=p_force)
-    fwd = mode.jax_fn(lambda p, b: model.forward(p, CFG, b.src, b.tgt_in, b.force))
-    logits_j, w_j = fwd(jax_params(weights, mode), b)
+    fwd = mode.jax_fn(lambda p, b: model.forward(p, case.cfg, b.src, b.tgt_in, b.force))
+    logits_j, w_j = fwd(jax_params(case.weights, mode, case.cfg), b)
     t = ttrain.to_tensors(b)
     with torch.no_grad():
-        logits_t, w_t = torch_model(weights, mode)(t.src, t.tgt_in, t.force)
+        logits_t, w_t = torch_model(case.weights, mode, case.cfg)(t.src, t.tgt_in, t.force)
     assert_close("logits", logits_j, mode.np(logits_t), mode.tol)
     assert_close("attention", w_j, mode.np(w_t), mode.tol)
 
 
-def test_loss_and_the_gradient_of_every_parameter(weights, mode):
+def test_loss_and_the_gradient_of_every_parameter(case, mode):
     b = ragged_batch()
-    loss_j, grads_j = jax_grads(weights, mode, b)
-    loss_t, grads_t = torch_grads(torch_model(weights, mode), b)
+    loss_j, grads_j = jax_grads(case, mode, b)
+    loss_t, grads_t = torch_grads(torch_model(case.weights, mode, case.cfg), b)
     assert_close("loss", loss_j, mode.np(loss_t), mode.tol)
     assert_close_dicts(grads_j, grads_t, mode.tol, "grad ")
-    assert float(np.abs(grads_j["decoder.attention.W_h.weight"]).max()) > 0
+    for name in ("W_h", "F", "U") if case.cfg.attention == "location" else ("W_h",):
+        assert float(np.abs(grads_j[f"decoder.attention.{name}.weight"]).max()) > 0
 
 
-def test_clipped_gradients(weights, mode):
+def test_clipped_gradients(case, mode):
+    bahdanau_only_unjitted(case, mode)
     b = ragged_batch()
-    _, grads_j = jax_grads(weights, mode, b)
-    module = torch_model(weights, mode)
+    _, grads_j = jax_grads(case, mode, b)
+    module = torch_model(case.weights, mode, case.cfg)
     torch_grads(module, b)
     norm = float(optim.global_norm(grads_j))
     max_norm = norm / 3  # clipping must act
@@ -72,15 +83,17 @@ def test_clipped_gradients(weights, mode):
     assert_close_dicts(clipped_j, clipped_t, mode.tol, "clipped ")
 
 
-def test_one_adam_update(weights, mode):
+def test_one_adam_update(case, mode):
+    bahdanau_only_unjitted(case, mode)
     b = ragged_batch()
+    weights = case.weights
     cfg = TrainConfig(lr=1e-2, max_norm=0.5)
     tx = jtrain.make_optimizer(cfg, steps_per_epoch=1)
-    params = jax_params(weights, mode)
-    grads = jax.grad(jax_loss)(params, b)
+    params = jax_params(weights, mode, case.cfg)
+    grads = jax.grad(jax_loss)(params, b, case.cfg)
     updates, _ = mode.jax_fn(tx.update)(grads, tx.init(params), params)
     new_j = model.flatten(optim.apply_updates(params, updates))
-    module = torch_model(weights, mode)
+    module = torch_model(weights, mode, case.cfg)
     opt = ttrain.make_optimizer(cfg, steps_per_epoch=1)(module.parameters())
     torch_grads(module, b)
     opt.step()

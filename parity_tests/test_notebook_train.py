@@ -125,7 +125,7 @@ def run_jax(weights, cfg: ModelConfig, batches):
 
 
 def run_torch(weights, cfg: ModelConfig, batches):
-    module = TorchBackend.from_numpy(weights).train()
+    module = TorchBackend(Config(model=cfg)).from_numpy(weights).train()
     opt = ttrain.make_optimizer(TRAIN, STEPS)(module.parameters())
     losses = []
     for b in batches:

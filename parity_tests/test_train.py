@@ -6,7 +6,14 @@ that mode runs the first 3 of the 20 steps; the jitted modes run all 20.
 
 import jax
 import numpy as np
-from shared import CFG, assert_close, assert_close_dicts, jax_params, ragged_batch, torch_model
+from shared import (
+    assert_close,
+    assert_close_dicts,
+    bahdanau_only_unjitted,
+    jax_params,
+    ragged_batch,
+    torch_model,
+)
 
 from revseq.config import TrainConfig
 from revseq_jax import model
@@ -17,19 +24,20 @@ STEPS = 20
 TRAIN = TrainConfig(epochs=1, lr=1e-2, lr_schedule="cosine", max_norm=0.33)
 
 
-def test_twenty_training_steps(weights, mode):
+def test_twenty_training_steps(case, mode):
+    bahdanau_only_unjitted(case, mode)
     batches = [ragged_batch(seed=s) for s in range(STEPS if mode.jit else 3)]
 
     tx = jtrain.make_optimizer(TRAIN, STEPS)
-    step = jtrain.make_train_step(CFG, tx)  # jitted; a plain call under disable_jit
-    state = jtrain.init_state(jax_params(weights, mode), tx)
+    step = jtrain.make_train_step(case.cfg, tx)  # jitted; a plain call under disable_jit
+    state = jtrain.init_state(jax_params(case.weights, mode, case.cfg), tx)
     key = jax.random.key(0)
     losses_j, norms = [], []
     for b in batches:
         state, m = step(state, b, key)
         losses_j.append(float(m["loss_sum"] / m["count"]))
         norms.append(float(m["grad_norm"]))
-    module = torch_model(weights, mode).train()
+    module = torch_model(case.weights, mode, case.cfg).train()
     opt = ttrain.make_optimizer(TRAIN, STEPS)(module.parameters())
     losses_t = []
     for b in batches:

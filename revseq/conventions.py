@@ -43,3 +43,18 @@ def exact_and_aligned(xp, tokens, weights, src, tgt_out, live):
     word = live & (t < n)
     aligned = (word & (weights.argmax(axis=-1) == n - 1 - t)).sum()
     return {"exact": exact, "aligned": aligned, "word_steps": word.sum()}
+
+
+def initial_attention(xp, mask, prior: str, ones):
+    """The weights [B, S] that location attention's first decoder step reads as the previous
+    step's (ModelConfig.attention_prior): "zeros"; "uniform" over the real positions; "eos", a
+    one-hot on the source <EOS>, the last real position. mask [B, S] is True at real tokens;
+    ones [B, S] holds ones in the dtype wanted. An all-PAD row gets zeros."""
+    real = xp.where(mask, ones, 0 * ones)
+    if prior == "zeros":
+        return 0 * ones
+    if prior == "uniform":
+        count = real.sum(axis=1, keepdims=True)
+        return real / (count + (count == 0))
+    last = mask.sum(axis=1, keepdims=True) - 1
+    return xp.where(xp.arange(mask.shape[1])[None, :] == last, ones, 0 * ones)

@@ -64,10 +64,15 @@ def split_words(line: str) -> Sentence:
     return tuple(line.lower().split())
 
 
+# The report's longest probe, in multiples of the longest trained sentence: 3-10 words trained
+# are probed up to 30 (a model that learned the rule reverses three times the length).
+UNSEEN_FACTOR = 3
+
+
 def unseen_lengths(cfg: DataConfig) -> list[int]:
     """Sentence lengths a model of this task never trained on, for the report: 1 to min_len - 1
-    words and max_len + 1 to 2 * max_len."""
-    return [*range(1, cfg.min_len), *range(cfg.max_len + 1, 2 * cfg.max_len + 1)]
+    words and max_len + 1 to UNSEEN_FACTOR * max_len."""
+    return [*range(1, cfg.min_len), *range(cfg.max_len + 1, UNSEEN_FACTOR * cfg.max_len + 1)]
 
 
 def random_sentences(

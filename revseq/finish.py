@@ -37,7 +37,7 @@ def evaluate_best(
     items = decode(task.splits.test)
     log("\n" + report.examples(items))
     log(report.accuracy_line(items))
-    ev = probes.gather(decode, items, data, greedy=decode)
+    ev = probes.gather(decode, items, data, greedy=decode, attention=backend.cfg.model.attention)
     log("\n" + report.analysis(items, ev))
     if writer:
         report_files.write(out, ev, history, f"revseq run ({backend.name})", painter)

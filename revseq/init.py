@@ -15,7 +15,8 @@ from revseq.vocab import PAD
 
 def init_params(cfg: ModelConfig, seed: int) -> dict[str, np.ndarray]:
     """{state_dict name: float32 array}: embeddings N(0, 1) with PAD rows zero (nn.Embedding),
-    GRU weights U(+-1/sqrt(H)) (nn.GRU), linear weights and biases U(+-1/sqrt(fan_in))."""
+    GRU weights U(+-1/sqrt(H)) (nn.GRU), linear and convolution weights and biases
+    U(+-1/sqrt(fan_in)) (nn.Linear, nn.Conv1d), the learned first decoder state U(+-1/sqrt(H))."""
     rng = np.random.default_rng([seed, 0x1A17])
     shapes = param_shapes(cfg)
     out = {}

@@ -17,16 +17,35 @@ def _gru(prefix: str, input_dim: int, cfg: ModelConfig) -> dict[str, tuple[int, 
     return shapes
 
 
+def _decoder_start(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
+    """The learned first decoder state (decoder_init "learned"); the decoder's own parameter,
+    so first in its state_dict."""
+    return {"decoder.h0": (cfg.num_layers, cfg.hidden_dim)} if cfg.decoder_init == "learned" else {}
+
+
+def _location(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
+    """Location attention's convolution F [k, 1, width] (nn.Conv1d's layout) and U [H, k]."""
+    if cfg.attention != "location":
+        return {}
+    k = cfg.location_filters
+    return {
+        "decoder.attention.F.weight": (k, 1, cfg.location_width),
+        "decoder.attention.U.weight": (cfg.hidden_dim, k),
+    }
+
+
 def param_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
     """Name -> shape for every parameter, in the notebook's state_dict order."""
     V, E, H = cfg.vocab_size, cfg.embed_dim, cfg.hidden_dim
     return {
         "encoder.embedding.weight": (V, E),
         **_gru("encoder.gru", E, cfg),
+        **_decoder_start(cfg),
         "decoder.embedding.weight": (V, E),
         "decoder.attention.W_h.weight": (H, H),
         "decoder.attention.W_s.weight": (H, H),
         "decoder.attention.v.weight": (1, H),
+        **_location(cfg),
         **_gru("decoder.gru", E + H, cfg),
         "decoder.fc.weight": (V, H),
         "decoder.fc.bias": (V,),

@@ -35,6 +35,7 @@ class Evidence:
     # Test exact match (correct, total) under the model's own attention and each fixed rule
     # of revseq.ablation ("model", "uniform", "mirror"); empty when not measured.
     ablation: dict[str, tuple[int, int]] = field(default_factory=dict)
+    attention: str = "bahdanau"  # the model's attention (ModelConfig.attention)
 
 
 def decode_edges(data: DataConfig, edges: tuple[int, ...]) -> tuple[int, ...]:
@@ -63,12 +64,14 @@ def gather(
     data: DataConfig,
     greedy: Ablate | None = None,
     test_is_greedy: bool = True,
+    attention: str = "bahdanau",
 ) -> Evidence:
     """Draw the probe sentences (the same for every model of a task) and decode them; with
-    `greedy` (sentences, attention rule -> decoded), measure the attention ablation too."""
+    `greedy` (sentences, attention rule -> decoded), measure the attention ablation too.
+    `attention` names the model's attention kind for the report."""
     rng = np.random.default_rng(7)
     words = task_words(data.n_words)
     unseen = random_sentences(words, unseen_lengths(data), PER_LENGTH, rng)
     repeats = repeated_word_sentences(data, REPEATS, rng)
     measured = ablate(greedy, test, test_is_greedy) if greedy else {}
-    return Evidence(test, decode(unseen), decode(repeats), data, measured)
+    return Evidence(test, decode(unseen), decode(repeats), data, measured, attention)

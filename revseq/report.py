@@ -52,6 +52,9 @@ BAD_EXACT = 0.5  # exact match under this: most sentences wrong, so "No" whateve
 NEAR_PERFECT = 0.99  # exact match so high that the off-mirror peaks cannot be what errs
 MOSTLY_LATER = 0.5  # "mostly one position later": at least half the off-mirror steps
 REPEATS_ALIGNED = 0.8  # on repeated words, the share that still counts as following position
+# Exact match at every length never trained on for "the model learned the rule" (reversal is
+# the same rule at every length, so a model that learned it reverses the unseen ones as well).
+RULE_EXACT = 0.99
 # The attention ablation (revseq.ablation), as shares of the model's own exact match:
 NEEDS_ATTENTION = 0.5  # uniform weights keep under half of it: the decoder needs attention
 POINTER_ENOUGH = 0.9  # the mirrored one-hot keeps 90 % or more: that position is enough
@@ -281,13 +284,46 @@ def training_table(history: Sequence[dict]) -> str:
     return "\n".join(rows)
 
 
+def _spans(lengths: Sequence[int]) -> str:
+    """[1, 2, 11, 12, 13] -> "1-2, 11-13"."""
+    out: list[list[int]] = []
+    for n in sorted(lengths):
+        if out and n == out[-1][1] + 1:
+            out[-1][1] = n
+        else:
+            out.append([n, n])
+    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in out)
+
+
+def rule_verdict(ev: Evidence) -> str:
+    """Whether the model learned the rule or the trained lengths, from exact match on every
+    unseen length against RULE_EXACT."""
+    rates = {n: c / t for n, (c, t) in accuracy_by_length(ev.unseen).items()}
+    if not rates:
+        return "No unseen length was probed, so this cannot say whether the model learned the rule."
+    worst = min(rates, key=rates.get)
+    failing = [n for n, r in rates.items() if r < RULE_EXACT]
+    lowest = f"lowest {_pct(rates[worst])} at {worst} word{'s' * (worst > 1)}"
+    if not failing:
+        return (
+            f"The model learned the rule, not the lengths: exact match is at least "
+            f"{_pct(RULE_EXACT)} at every length it never trained on ({_spans(rates)} words; "
+            f"{lowest})."
+        )
+    return (
+        f"The model learned the lengths it trained on, not the rule: exact match is under "
+        f"{_pct(RULE_EXACT)} at {len(failing)} of the {len(rates)} unseen lengths "
+        f"({_spans(failing)} words; {lowest})."
+    )
+
+
 def generalisation(ev: Evidence) -> str:
     """Sentences on the unseen lengths and the repeated words, for the analysis."""
     d = ev.data
     by = accuracy_by_length(ev.unseen)
     longer = {n: c / t for n, (c, t) in by.items() if n > d.max_len}
     shorter = {n: c / t for n, (c, t) in by.items() if n < d.min_len}
-    out = []
+    out = [rule_verdict(ev)] if by else []
     if longer:
         first, last = min(longer), max(longer)
         errs = error_analysis([x for x in ev.unseen if len(x.source) > d.max_len])
@@ -357,11 +393,13 @@ def _accuracy_sections(ev: Evidence) -> list[str]:
         "",
         by_length_table(ev.test),
         "",
-        f"## Lengths never seen in training (trained on {trained} words)",
+        f"## Lengths never seen in training (trained on {trained} words, {ev.attention} attention)",
         "",
         f"{PER_LENGTH} random sentences of each length: {_summary(ev.unseen)}.",
         "",
         by_length_table(ev.unseen),
+        "",
+        rule_verdict(ev),
         "",
         "## Sentences of repeated words",
         "",

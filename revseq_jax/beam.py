@@ -25,7 +25,7 @@ from jax import lax
 from revseq.config import ModelConfig
 from revseq.conventions import EXTRA_STEPS
 from revseq.vocab import EOS, PAD, SOS
-from revseq_jax.model import decoder_step, encode, prepare_memory
+from revseq_jax.model import decoder_start, decoder_step, encode, prepare_memory
 
 
 @partial(jax.jit, static_argnames=("cfg", "beam"))
@@ -53,8 +53,8 @@ def beam_search(
     rows = jnp.arange(B)[:, None]
 
     def step(carry, t):
-        h, y, score, done, length = carry  # L x BK x H, BK, B x K, B x K, B x K
-        h, logits, attn = decoder_step(params, cfg, h, y, memory)
+        h, a, y, score, done, length = carry  # L x BK x H, BK x S or None, BK, 3 x [B x K]
+        h, logits, attn = decoder_step(params, cfg, h, y, memory, a_prev=a)
         logp = jax.nn.log_softmax(logits, axis=-1).reshape(B, K, V)
         live = ~done & (t < limit)  # B x K
         cand = score[..., None] + jnp.where(live[..., None], logp, stay[None, None])  # B x K x V
@@ -64,19 +64,21 @@ def beam_search(
         token = jnp.where(was_live, token, PAD)  # PAD already, save for -inf placeholders
         done = done[rows, parent] | (was_live & (token == EOS))
         length = length[rows, parent] + was_live
+        chosen = (rows * K + parent).reshape(-1)  # BK: each new hypothesis's parent row
+        h, a = h[:, chosen], None if a is None else attn[chosen]
         attn = jnp.where(was_live[..., None], attn.reshape(B, K, S)[rows, parent], 0.0)
-        h = h[:, (rows * K + parent).reshape(-1)]
-        return (h, token.reshape(-1), score, done, length), (token, parent, attn)
+        return (h, a, token.reshape(-1), score, done, length), (token, parent, attn)
 
     score = jnp.full((B, K), -jnp.inf, dtype).at[:, 0].set(0.0)
     start = (
-        jnp.repeat(h, K, axis=1),
+        jnp.repeat(decoder_start(params, cfg, h), K, axis=1),
+        memory.prior,  # location attention's first previous weights (None for bahdanau)
         jnp.full((B * K,), SOS, jnp.int32),  # step 0 reads SOS, as greedy's does
         score,
         jnp.zeros((B, K), bool),
         jnp.zeros((B, K), jnp.int32),
     )
-    (_, _, score, _, length), history = lax.scan(step, start, jnp.arange(T))
+    (_, _, _, score, _, length), history = lax.scan(step, start, jnp.arange(T))
     ranked = score / length.astype(dtype) ** length_penalty
     best = jnp.argmax(ranked, axis=1).astype(jnp.int32)  # B
 

@@ -67,13 +67,14 @@ def _greedy_with_weights(params: dict, cfg: ModelConfig, src: jax.Array, fixed: 
     memory = model.prepare_memory(params, cfg, enc, src != PAD)
 
     def step(carry, w):
-        h, y = carry
-        h, logits, _ = model.decoder_step(params, cfg, h, y, memory, fixed=w)
+        h, y, a = carry
+        h, logits, w = model.decoder_step(params, cfg, h, y, memory, fixed=w, a_prev=a)
         y = jnp.argmax(logits, axis=-1).astype(src.dtype)
-        return (h, y), y
+        return (h, y, None if a is None else w), y
 
     first = jnp.full(src.shape[:1], SOS, src.dtype)
-    _, tokens = jax.lax.scan(step, (h, first), fixed.swapaxes(0, 1))
+    start = (model.decoder_start(params, cfg, h), first, memory.prior)
+    _, tokens = jax.lax.scan(step, start, fixed.swapaxes(0, 1))
     return tokens.swapaxes(0, 1)
 
 

@@ -26,12 +26,21 @@ line carries the number of the equation it computes or differentiates.
 
  (1) q = W_s s                                    query [B, H]
      ds += dq W_s;   dW_s = dq^T s
- (2) e = tanh(keys + q)                           energy [B, S, H]
-     dpre = de * (1 - e^2) (of keys + q);   dkeys += dpre;   dq = sum_s dpre_s
+(1a) f = F * a_prev                               location features [B, S, k] (location only)
+     f_j = sum_i F_i a_prev[j + i - width//2]: windows(a_prev) [B, S, width] times F^T
+     dF = sum_{b,j} df_j windows_j^T;   da_prev = windows^T(df F)  (each window entry back to
+     the position it read); a_prev is the last step's a (4), or the prior at step 0
+(1b) l = U f                                      location term [B, S, H] (location only)
+     df = dl U;   dU = sum_{b,j} dl_j^T f_j
+     (dF [k, width] and dU [H, k] are summed over rows inside the reverse loop, then over
+     steps after it: emitting dl itself would store T x B x S x H)
+ (2) e = tanh(keys + q [+ l])                     energy [B, S, H]
+     dpre = de * (1 - e^2) (of keys + q + l);   dkeys += dpre;   dq = sum_s dpre_s;   dl = dpre
  (3) score = e v (MASKED_SCORE where mask is False)   scores [B, S]
      de = dscore v;   dv = sum_s dscore_s e_s;   dscore = 0 where masked (a constant there)
  (4) a = softmax(score)                           attention [B, S]
-     dscore = a * (da - sum_s a_s da_s)
+     dscore = a * (da - sum_s a_s da_s);   with location attention da also gets the next
+     step's da_prev (1a)
  (5) ctx = sum_s a_s enc_s                        context [B, H]
      da_s = dctx . enc_s (+ the caller's cotangent of a);   denc_s += a_s dctx
  (6) xp_0 = gate_table[y] + W_ic ctx              layer 0's projected input [B, G]
@@ -56,7 +65,9 @@ line carries the number of the equation it computes or differentiates.
      dh'_{L-1} += dlogits fc_w;   dfc_w = dlogits^T h'_{L-1};   dfc_b = sum dlogits
 
 h'_k is also the next step's h_k, so dh'_k starts as the next step's dh_k: the reverse scan
-carries dh [L, B, H] (and dkeys, summed over steps).
+carries dh [L, B, H] (and dkeys, summed over steps); with location attention, a is also the
+next step's a_prev, so it carries da_prev [B, S] too, and its last value is the gradient of
+the prior.
 """
 
 from __future__ import annotations
@@ -113,16 +124,21 @@ def _check_token_inputs(gate_table, embedding, masks):
         raise ValueError("pass gate_table without masks, or embedding with masks (not both)")
 
 
-def _forward(unroll, w, keys, enc, mask, h0, tgt_in, force, gate_table, embedding, masks):
+def _location(w, a_prev):
+    """(1a), (1b): the location term U (F * a_prev) [B, S, H]; None without a_prev (bahdanau)."""
+    return None if a_prev is None else attention.location_term(w["F"], w["U"], a_prev)
+
+
+def _forward(unroll, w, keys, enc, mask, h0, a0, tgt_in, force, gate_table, embedding, masks):
     """Run the loop; returns (logits [T, B, V], attention [T, B, S]) and the Residuals."""
     _check_token_inputs(gate_table, embedding, masks)
     L = h0.shape[0]
 
     def step(carry, xs):
-        h, pred = carry
+        h, pred, a_prev = carry  # a_prev: None for bahdanau
         tok, forced, drop = xs
         y = jnp.where(forced, tok, pred)
-        e = attention.energy(keys, h[-1], w["W_s"])  # (1), (2) B x S x H
+        e = attention.energy(keys, h[-1], w["W_s"], _location(w, a_prev))  # (1), (2) B x S x H
         a = jax.nn.softmax(attention.scores(e, w["v"], mask), axis=-1)  # (3), (4) B x S
         xp = _input0(w, gate_table, embedding, y, None if drop is None else drop.emb)  # (6)
         ctx = jnp.einsum("bs,bsh->bh", a, enc)  # (5) B x H
@@ -141,46 +157,61 @@ def _forward(unroll, w, keys, enc, mask, h0, tgt_in, force, gate_table, embeddin
         logits = h_new[-1] @ w["fc_w"].T + w["fc_b"][None, :]  # (13)
         pred = jnp.argmax(logits, axis=-1).astype(tok.dtype)
         res = Residuals(h, h_new, y, ctx, jnp.stack(xps), jnp.stack(hps))
-        return (h_new, pred), (logits, a, res)
+        return (h_new, pred, None if a_prev is None else a), (logits, a, res)
 
     xs = (tgt_in.T, force.T, masks)
-    _, (logits, a, res) = lax.scan(step, (h0, tgt_in[:, 0]), xs, unroll=unroll)
+    _, (logits, a, res) = lax.scan(step, (h0, tgt_in[:, 0], a0), xs, unroll=unroll)
     return (logits, a), res
 
 
 @partial(jax.custom_vjp, nondiff_argnums=(0,))
-def loop(unroll, w, keys, enc, mask, h0, tgt_in, force, gate_table, embedding, masks):
+def loop(unroll, w, keys, enc, mask, h0, a0, tgt_in, force, gate_table, embedding, masks):
     """Logits [T, B, V] and attention [T, B, S] of T decoder steps; reverse-mode only.
 
     unroll: time steps per lax.scan body (ModelConfig.scan_unroll; static).
     w: {"W_s" [H, H], "v" [1, H], "fc_w" [V, H], "fc_b" [V], "W_ic" [G, H] (layer 0's input
     weight on the context), per layer k the GRU's weight_hh_l{k}, bias_hh_l{k} and, for k > 0,
     weight_ih_l{k}, bias_ih_l{k}; with dropout also "W_ie" [G, E] and "b_ih0" [G], layer 0's
-    input weight on the embedding and its bias}. keys [B, S, H] = W_h enc; enc [B, S, H] the
-    encoder outputs; mask [B, S]; h0 [L, B, H]; tgt_in, force [B, T] as in model.forward.
+    input weight on the embedding and its bias; with location attention also "F" [k, 1, width]
+    and "U" [H, k]}. keys [B, S, H] = W_h enc; enc [B, S, H] the encoder outputs; mask [B, S];
+    h0 [L, B, H]; a0 [B, S] the first step's previous attention weights (location attention;
+    None for bahdanau); tgt_in, force [B, T] as in model.forward.
     The token input is one of two, the other None:
       gate_table [V, G] = W_ie embedding + b_ih0, without dropout (masks None);
       embedding [V, E], with dropout masks (the dropout falls between it and W_ie).
     A custom_vjp: jax.jvp and jax.jacfwd through it raise a TypeError.
     """
-    return _forward(unroll, w, keys, enc, mask, h0, tgt_in, force, gate_table, embedding, masks)[0]
+    args = (w, keys, enc, mask, h0, a0, tgt_in, force, gate_table, embedding, masks)
+    return _forward(unroll, *args)[0]
 
 
-def _loop_fwd(unroll, w, keys, enc, mask, h0, tgt_in, force, gate_table, embedding, masks):
-    out, res = _forward(unroll, w, keys, enc, mask, h0, tgt_in, force, gate_table, embedding, masks)
-    return out, (w, keys, enc, mask, gate_table, embedding, masks, out[1], res)
+def _loop_fwd(unroll, w, keys, enc, mask, h0, a0, tgt_in, force, gate_table, embedding, masks):
+    args = (w, keys, enc, mask, h0, a0, tgt_in, force, gate_table, embedding, masks)
+    out, res = _forward(unroll, *args)
+    return out, (w, keys, enc, mask, a0, gate_table, embedding, masks, out[1], res)
+
+
+def _location_adjoint(w, a_prev, dl):
+    """(1b), (1a) backwards: dl [B, S, H] -> (da_prev [B, S], dF [k, width], dU [H, k])."""
+    F = w["F"][:, 0, :]  # k x width
+    win = attention.windows(a_prev, F.shape[-1])  # B x S x width
+    f = win @ F.T  # (1a) recomputed: B x S x k
+    df = dl @ w["U"]  # (1b)
+    dU = jnp.einsum("bsh,bsk->hk", dl, f)  # (1b)
+    dF = jnp.einsum("bsk,bsw->kw", df, win)  # (1a)
+    return attention.windows_transpose(df @ F), dF, dU  # (1a)
 
 
 def _loop_bwd(unroll, saved, cotangents):
-    w, keys, enc, mask, gate_table, embedding, masks, A, res = saved
+    w, keys, enc, mask, a0, gate_table, embedding, masks, A, res = saved
     Hprev, Hnew, Y, CTX, XP, HP = res  # T first: h, h', y, ctx, xp, hp of every step
     dlogits, dA_ext = cotangents  # T x B x V, T x B x S
     L = Hprev.shape[1]
     dtop = dlogits @ w["fc_w"]  # (13) dh'_{L-1} from every step's logits, in one matmul: T x B x H
 
     def step(carry, xs):
-        dh, dkeys = carry  # dh'_k of this step = dh_k of the next: L x B x H; B x S x H
-        h, a, xp, hp, dt, da_ext, drop = xs
+        dh, dkeys, da_next = carry  # dh'_k of this step = dh_k of the next: L x B x H; B x S x H
+        h, a, a_prev, xp, hp, dt, da_ext, drop = xs  # da_next, a_prev: None for bahdanau
         dh_prev, dxps, dhps = [None] * L, [None] * L, [None] * L
         dh_new = dh[L - 1] + dt  # (13) dh'_{L-1}
         for k in reversed(range(L)):
@@ -198,18 +229,28 @@ def _loop_bwd(unroll, saved, cotangents):
                 dh_new = dh[k - 1] + (dx if drop is None else dx * drop.layers[k - 1])
         dctx = dxps[0] @ w["W_ic"]  # (6) B x H
         da = jnp.einsum("bh,bsh->bs", dctx, enc) + da_ext  # (5)
+        if da_next is not None:
+            da = da + da_next  # (4) a is the next step's a_prev (1a)
         dscore = jnp.where(mask, a * (da - (a * da).sum(-1, keepdims=True)), 0.0)  # (4), (3)
         # (1), (2) recomputed: cheaper than storing T x B x S x H
-        e = attention.energy(keys, h[L - 1], w["W_s"])
+        e = attention.energy(keys, h[L - 1], w["W_s"], _location(w, a_prev))
         dpre = dscore[..., None] * w["v"][None] * (1.0 - e * e)  # (3) de, then (2): B x S x H
         dv = jnp.einsum("bs,bsh->h", dscore, e)  # (3)
         dq = dpre.sum(axis=1)  # (2)
         dh_prev[L - 1] = dh_prev[L - 1] + dq @ w["W_s"]  # (1) ds
-        return (jnp.stack(dh_prev), dkeys + dpre), (jnp.stack(dxps), jnp.stack(dhps), dq, dv, dctx)
+        loc = None if a_prev is None else _location_adjoint(w, a_prev, dpre)  # (1b), (1a)
+        da_prev, dloc = (None, None) if loc is None else (loc[0], loc[1:])
+        carry = (jnp.stack(dh_prev), dkeys + dpre, da_prev)
+        return carry, (jnp.stack(dxps), jnp.stack(dhps), dq, dv, dctx, dloc)
 
-    zeros = (jnp.zeros_like(Hprev[0]), jnp.zeros_like(keys))
-    xs = (Hprev, A, XP, HP, dtop, dA_ext, masks)
-    (dh0, dkeys), (DXP, DHP, DQ, DV, DCTX) = lax.scan(step, zeros, xs, reverse=True, unroll=unroll)
+    # Step t's previous weights: the prior, then step t-1's attention (location only).
+    A_prev = None if a0 is None else jnp.concatenate([a0[None], A[:-1]])
+    da_last = None if a0 is None else jnp.zeros_like(a0)  # nothing reads the last step's a
+    zeros = (jnp.zeros_like(Hprev[0]), jnp.zeros_like(keys), da_last)
+    xs = (Hprev, A, A_prev, XP, HP, dtop, dA_ext, masks)
+    (dh0, dkeys, da0), (DXP, DHP, DQ, DV, DCTX, DLOC) = lax.scan(
+        step, zeros, xs, reverse=True, unroll=unroll
+    )
 
     def outer(dy, x):  # dy^T x summed over steps and rows: one matmul
         return jnp.einsum("tbg,tbh->gh", dy, x)
@@ -220,6 +261,9 @@ def _loop_bwd(unroll, saved, cotangents):
         "fc_w": outer(dlogits, Hnew[:, L - 1]),  # (13)
         "fc_b": dlogits.sum((0, 1)),  # (13)
     }
+    if DLOC is not None:
+        dw["F"] = DLOC[0].sum(0)[:, None, :]  # (1a)
+        dw["U"] = DLOC[1].sum(0)  # (1b)
     for k in range(L):
         dw[f"weight_hh_l{k}"] = outer(DHP[:, k], Hprev[:, k])  # (8)
         dw[f"bias_hh_l{k}"] = DHP[:, k].sum((0, 1))  # (8)
@@ -238,7 +282,7 @@ def _loop_bwd(unroll, saved, cotangents):
         dembedding = jnp.einsum("tbv,tbe->ve", one_hot, (DXP[:, 0] @ w["W_ie"]) * masks.emb)  # (6)
     dw["W_ic"] = outer(DXP[:, 0], CTX)  # (6)
     denc = jnp.einsum("tbs,tbh->bsh", A, DCTX)  # (5)
-    return dw, dkeys, denc, None, dh0, None, None, dgate_table, dembedding, None
+    return dw, dkeys, denc, None, dh0, da0, None, None, dgate_table, dembedding, None
 
 
 loop.defvjp(_loop_fwd, _loop_bwd)

@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 
 from revseq.config import ModelConfig
+from revseq.conventions import initial_attention
 from revseq.init import init_params as shared_init
 from revseq.vocab import PAD
 from revseq_jax import attention, decoder, gru
@@ -69,10 +70,24 @@ class Memory(NamedTuple):
     enc: jax.Array  # the encoder outputs: B x S x H
     mask: jax.Array  # True at real source tokens: B x S
     gate_table: jax.Array  # every token's share of the layer-0 gates, W_ie emb + b_ih: V x 3H
+    # Location attention: the weights the first step reads as the previous step's, B x S
+    # (ModelConfig.attention_prior); None for bahdanau.
+    prior: jax.Array | None = None
+
+
+def decoder_start(params: dict, cfg: ModelConfig, h: jax.Array) -> jax.Array:
+    """The decoder's first states [L, B, H] from the encoder's final states h [L, B, H]:
+    those (decoder_init "encoder", the notebook's), zeros, or the learned decoder.h0."""
+    if cfg.decoder_init == "zeros":
+        return jnp.zeros_like(h)
+    if cfg.decoder_init == "learned":
+        return jnp.broadcast_to(params["decoder"]["h0"][:, None, :], h.shape).astype(h.dtype)
+    return h
 
 
 def prepare_memory(params: dict, cfg: ModelConfig, enc: jax.Array, mask: jax.Array) -> Memory:
-    """Project the attention keys and the embedding table once per batch.
+    """Project the attention keys and the embedding table once per batch (and, for location
+    attention, set the first step's previous weights).
 
     The GRU reads [embedding; context] through weight_ih_l0 = [W_ie | W_ic]; the embedding's
     share W_ie emb + b_ih of every token is a [V, 3H] table, so a step gathers a row instead of
@@ -85,7 +100,10 @@ def prepare_memory(params: dict, cfg: ModelConfig, enc: jax.Array, mask: jax.Arr
     w_ih = p["gru"]["weight_ih_l0"]
     keys = attention.project_keys(p["attention"], enc)
     gate_table = embedding_table(params, cfg) @ w_ih[:, :E].T + p["gru"]["bias_ih_l0"][None, :]
-    return Memory(keys, enc, mask, gate_table)
+    prior = None
+    if cfg.attention == "location":
+        prior = initial_attention(jnp, mask, cfg.attention_prior, jnp.ones(mask.shape, enc.dtype))
+    return Memory(keys, enc, mask, gate_table, prior)
 
 
 def embedding_table(params: dict, cfg: ModelConfig) -> jax.Array:
@@ -111,16 +129,19 @@ def decoder_step(
     memory: Memory,
     drop: decoder.Masks | None = None,
     fixed: jax.Array | None = None,
+    a_prev: jax.Array | None = None,
 ):
     """One decoder step: h [L, B, H], previous token y_prev [B] -> (h, logits [B, V], attn [B, S]).
 
     Attention uses the previous top-layer state; the GRU reads [embedding; context]. drop holds
     this step's dropout masks (emb [B, E], layers [L-1, B, H]); None is evaluation. fixed
-    [B, S], if given, replaces the step's attention weights (revseq.ablation).
+    [B, S], if given, replaces the step's attention weights (revseq.ablation). a_prev [B, S]:
+    location attention's previous weights (memory.prior at the first step, then the attn this
+    function returned); None for bahdanau.
     """
     p = params["decoder"]
     g = p["gru"]
-    weights = attention.weights(p["attention"], memory.keys, memory.mask, h[-1])
+    weights = attention.weights(p["attention"], memory.keys, memory.mask, h[-1], a_prev)
     if fixed is not None:
         weights = fixed.astype(weights.dtype)
     if drop is None:
@@ -160,7 +181,7 @@ def forward(
     enc, h = encode(params, cfg, src, k_enc)
     memory = prepare_memory(params, cfg, enc, src != PAD)
     masks = dropout_masks(k_dec, cfg, B, T) if dropout else None
-    return decoder_loop(params, cfg, memory, h, tgt_in, force, masks)
+    return decoder_loop(params, cfg, memory, decoder_start(params, cfg, h), tgt_in, force, masks)
 
 
 def decoder_loop(
@@ -175,7 +196,7 @@ def decoder_loop(
     """T decoder steps from states h [L, B, H] -> logits [B, T, V], attention [B, T, S].
 
     Gathers decoder.loop's weights from params; its token input is memory.gate_table, or with
-    dropout masks the embedding table itself.
+    dropout masks the embedding table itself. Location attention adds F, U and memory.prior.
     """
     p = params["decoder"]
     w = {
@@ -186,6 +207,8 @@ def decoder_loop(
         "W_ic": p["gru"]["weight_ih_l0"][:, cfg.embed_dim :],
         **{k: v for k, v in p["gru"].items() if k not in ("weight_ih_l0", "bias_ih_l0")},
     }
+    if memory.prior is not None:
+        w["F"], w["U"] = p["attention"]["F"]["weight"], p["attention"]["U"]["weight"]
     gate_table, embedding = memory.gate_table, None
     if masks is not None:  # the dropout falls between the embedding and W_ie
         gate_table, embedding = None, embedding_table(params, cfg)
@@ -193,6 +216,17 @@ def decoder_loop(
         w["b_ih0"] = p["gru"]["bias_ih_l0"]
     m = memory
     logits, weights = decoder.loop(
-        cfg.scan_unroll, w, m.keys, m.enc, m.mask, h, tgt_in, force, gate_table, embedding, masks
+        cfg.scan_unroll,
+        w,
+        m.keys,
+        m.enc,
+        m.mask,
+        h,
+        m.prior,
+        tgt_in,
+        force,
+        gate_table,
+        embedding,
+        masks,
     )
     return logits.swapaxes(0, 1), weights.swapaxes(0, 1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -10,10 +11,10 @@ import torch
 
 from revseq import ablation
 from revseq.batching import Batch
-from revseq.config import Config, ModelConfig
+from revseq.config import Config
 from revseq.errors import RevseqError
 from revseq.init import init_params
-from revseq.layout import infer_config, param_shapes
+from revseq.layout import check_shapes, param_shapes
 from revseq_torch import model, train
 from revseq_torch.beam import beam_search
 from revseq_torch.decode import greedy_decode, greedy_decode_with_attention
@@ -143,13 +144,14 @@ class Backend:
         backend's; revseq.checkpoint.save casts to float32 for the file)."""
         return {k: v.detach().cpu().numpy().copy() for k, v in params.state_dict().items()}
 
-    @staticmethod
-    def from_numpy(arrays: dict[str, np.ndarray]) -> model.Seq2Seq:
-        """Flat {state_dict name: array} -> Seq2Seq in eval mode, in the arrays' float dtype.
+    def from_numpy(self, arrays: dict[str, np.ndarray]) -> model.Seq2Seq:
+        """Flat {state_dict name: array} -> Seq2Seq of this backend's model config in eval
+        mode, in the arrays' float dtype, every name and shape checked.
 
-        The shapes give the ModelConfig (dropout 0: these params are for decoding; a run that
-        trains from given params goes through start, which uses its own config).
+        Dropout 0: these params are for decoding; a run that trains from given params goes
+        through start, which uses its own config.
         """
-        cfg: ModelConfig = infer_config({k: tuple(np.shape(v)) for k, v in arrays.items()})
+        check_shapes(arrays, self.cfg.model)
+        cfg = dataclasses.replace(self.cfg.model, dropout=0.0)
         dtype = torch.from_numpy(np.asarray(next(iter(arrays.values())))).dtype
         return model.load_params(model.build(cfg).to(dtype), arrays).eval()

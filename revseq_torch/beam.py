@@ -37,7 +37,8 @@ def beam_search(
         enc = enc.repeat_interleave(K, dim=0)  # BK x S x H: sentence b's beams are rows bK..
         keys = model.decoder.attention.project_keys(enc)
         beam_mask = mask.repeat_interleave(K, dim=0)
-        h = h.repeat_interleave(K, dim=1)  # L x BK x H
+        h = model.decoder_start(h).repeat_interleave(K, dim=1)  # L x BK x H
+        a = model.initial_attention(beam_mask, enc.dtype)  # BK x S (location attention)
         dtype = enc.dtype
 
         score = torch.full((B, K), -torch.inf, dtype=dtype)
@@ -52,7 +53,7 @@ def beam_search(
         stay = torch.full((V,), -torch.inf, dtype=dtype)
         stay[PAD] = 0.0
         for t in range(T):
-            h, logits, attn = model.decoder_step(h, y, keys, enc, beam_mask)
+            h, logits, attn = model.decoder_step(h, y, keys, enc, beam_mask, a_prev=a)
             logp = torch.log_softmax(logits, dim=-1).reshape(B, K, V)
             live = ~done & (t < limit)  # B x K
             cand = score[..., None] + torch.where(live[..., None], logp, stay)  # B x K x V
@@ -69,6 +70,7 @@ def beam_search(
             step_attn = attn.reshape(B, K, S)[rows, parent]
             attention[:, :, t] = torch.where(was_live[..., None], step_attn, 0.0)
             h = h[:, (rows * K + parent).reshape(-1)]
+            a = None if a is None else attn[(rows * K + parent).reshape(-1)]
             y = token.reshape(-1)
 
     ranked = score / length.to(dtype) ** length_penalty

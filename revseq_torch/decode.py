@@ -52,12 +52,15 @@ def greedy_decode_with_attention(model: Seq2Seq, src: torch.Tensor, rule: str):
     with evaluating(model):
         fixed = torch.from_numpy(fixed_np).to(src.device)
         enc, h = model.encode(src)
+        h = model.decoder_start(h)
         keys = model.decoder.attention.project_keys(enc)
         mask = src != PAD
+        a = model.initial_attention(mask, enc.dtype)
         y = torch.full(src.shape[:1], SOS, dtype=src.dtype, device=src.device)
         tokens = []
         for t in range(fixed.shape[1]):
-            h, logits, _ = model.decoder_step(h, y, keys, enc, mask, fixed[:, t])
+            h, logits, w = model.decoder_step(h, y, keys, enc, mask, fixed[:, t], a)
+            a = None if a is None else w
             y = logits.argmax(dim=-1).to(src.dtype)
             tokens.append(y)
     return ablation.stop(torch.stack(tokens, dim=1).cpu().numpy(), fixed_np, src_np)

@@ -16,9 +16,10 @@ import torch
 from torch import nn
 
 from revseq.config import ModelConfig
+from revseq.conventions import initial_attention
 from revseq.init import init_params as shared_init
 from revseq.vocab import PAD
-from revseq_torch.attention import BahdanauAttention
+from revseq_torch.attention import make_attention
 from revseq_torch.gru import GRU
 
 
@@ -47,13 +48,17 @@ class Encoder(nn.Module):
 
 
 class Decoder(nn.Module):
-    """Embedding, attention over the encoder outputs, a GRU fed [embedding; context], fc."""
+    """Embedding, attention over the encoder outputs, a GRU fed [embedding; context], fc; with
+    decoder_init "learned", the first state h0 [L, H] (the module's own parameter, so first in
+    its state_dict)."""
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         # Registration order is the notebook's state_dict order.
+        if cfg.decoder_init == "learned":
+            self.h0 = nn.Parameter(torch.zeros(cfg.num_layers, cfg.hidden_dim))
         self.embedding = nn.Embedding(cfg.vocab_size, cfg.embed_dim, padding_idx=PAD)
-        self.attention = BahdanauAttention(cfg.hidden_dim)
+        self.attention = make_attention(cfg)
         self.gru = GRU(cfg.embed_dim + cfg.hidden_dim, cfg.hidden_dim, cfg.num_layers, cfg.dropout)
         self.fc = nn.Linear(cfg.hidden_dim, cfg.vocab_size)
         self.dropout = nn.Dropout(cfg.dropout)
@@ -66,15 +71,17 @@ class Decoder(nn.Module):
         enc: torch.Tensor,
         mask: torch.Tensor,
         fixed: torch.Tensor | None = None,
+        a_prev: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """One step: h [L, B, H], previous token y_prev [B] -> (h, logits [B, V], attn [B, S]).
 
         The context comes from the previous top-layer state; the GRU reads [embedding; context].
         keys [B, S, H] is attention.project_keys(enc), enc [B, S, H], mask [B, S] True = real.
-        fixed [B, S], if given, replaces the step's attention weights (revseq.ablation).
+        fixed [B, S], if given, replaces the step's attention weights (revseq.ablation). a_prev
+        [B, S]: location attention's previous weights (None for bahdanau).
         """
         emb = self.dropout(embed(self.embedding, y_prev))  # B x E
-        context, weights = self.attention.attend(keys, enc, mask, h[-1])
+        context, weights = self.attention.attend(keys, enc, mask, h[-1], a_prev)
         if fixed is not None:
             weights = fixed.to(weights.dtype)
             context = torch.einsum("bs,bsh->bh", weights, enc)
@@ -95,10 +102,28 @@ class Seq2Seq(nn.Module):
         """src [B, S] -> outputs [B, S, H], final states [L, B, H]."""
         return self.encoder(src)
 
-    def decoder_step(self, h, y_prev, keys, enc, mask, fixed=None):
+    def decoder_start(self, h: torch.Tensor) -> torch.Tensor:
+        """The decoder's first states [L, B, H] from the encoder's final states h [L, B, H]:
+        those (decoder_init "encoder", the notebook's), zeros, or the learned decoder.h0."""
+        if self.cfg.decoder_init == "zeros":
+            return torch.zeros_like(h)
+        if self.cfg.decoder_init == "learned":
+            return self.decoder.h0[:, None, :].expand(h.shape).to(h.dtype)
+        return h
+
+    def initial_attention(self, mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor | None:
+        """Location attention's previous weights for the first step [B, S] (the config's
+        attention_prior); None for bahdanau."""
+        if self.cfg.attention != "location":
+            return None
+        ones = torch.ones(mask.shape, dtype=dtype, device=mask.device)
+        return initial_attention(torch, mask, self.cfg.attention_prior, ones)
+
+    def decoder_step(self, h, y_prev, keys, enc, mask, fixed=None, a_prev=None):
         """h [L, B, H], y_prev [B] -> (h [L, B, H], logits [B, V], attention [B, S]); fixed
-        [B, S], if given, replaces the attention weights (revseq.ablation)."""
-        return self.decoder(h, y_prev, keys, enc, mask, fixed)
+        [B, S], if given, replaces the attention weights (revseq.ablation); a_prev [B, S] the
+        previous step's weights (location attention; None for bahdanau)."""
+        return self.decoder(h, y_prev, keys, enc, mask, fixed, a_prev)
 
     def forward(
         self, src: torch.Tensor, tgt_in: torch.Tensor, force: torch.Tensor
@@ -109,13 +134,16 @@ class Seq2Seq(nn.Module):
         always reads tgt_in[:, 0] (SOS). Dropout is active in train mode only.
         """
         enc, h = self.encode(src)
+        h = self.decoder_start(h)
         keys = self.decoder.attention.project_keys(enc)  # once, not per step
         mask = src != PAD
+        a = self.initial_attention(mask, enc.dtype)
         pred = tgt_in[:, 0]
         logits, weights = [], []
         for t in range(tgt_in.shape[1]):
             y = torch.where(force[:, t], tgt_in[:, t], pred)
-            h, step_logits, step_weights = self.decoder_step(h, y, keys, enc, mask)
+            h, step_logits, step_weights = self.decoder_step(h, y, keys, enc, mask, a_prev=a)
+            a = None if a is None else step_weights
             pred = step_logits.argmax(dim=-1).to(tgt_in.dtype)
             logits.append(step_logits)
             weights.append(step_weights)

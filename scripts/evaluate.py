@@ -59,6 +59,7 @@ def main() -> None:
             model.ckpt.config.data,
             greedy=lambda s, rule: model.decode(s, attention=rule),
             test_is_greedy=args.beam == 1,
+            attention=model.ckpt.config.model.attention,
         )
         history = run_folder.read_metrics(args.checkpoint)
         title = f"revseq evaluation of {args.checkpoint}" + (

@@ -7,7 +7,14 @@ from pathlib import Path
 
 from revseq import cli, run, run_folder
 from revseq.backends import BACKENDS
-from revseq.config import COMPUTE_DTYPES, PRESETS, preset
+from revseq.config import (
+    ATTENTION_PRIORS,
+    ATTENTIONS,
+    COMPUTE_DTYPES,
+    DECODER_INITS,
+    PRESETS,
+    preset,
+)
 from revseq.painter import Painter
 from revseq_jax import distributed
 
@@ -20,6 +27,22 @@ SETTINGS = {
     "hidden_dim": (cli.positive_int, "GRU hidden size H"),
     "num_layers": (cli.positive_int, "GRU layers in encoder and decoder"),
     "dropout": (float, "dropout rate"),
+    "attention": (
+        cli.one_of(*ATTENTIONS),
+        "bahdanau (content only, the notebook's) or location (adds a convolution over the "
+        "previous step's weights; docs/length-generalisation.md)",
+    ),
+    "attention_prior": (
+        cli.one_of(*ATTENTION_PRIORS),
+        "location attention: the weights the first step reads as the previous step's "
+        "(eos: a one-hot on the source <EOS>)",
+    ),
+    "location_filters": (cli.positive_int, "location attention: convolution filters"),
+    "location_width": (cli.positive_int, "location attention: convolution width (odd)"),
+    "decoder_init": (
+        cli.one_of(*DECODER_INITS),
+        "the decoder's first state: the encoder's final state (the notebook's), zeros, or learned",
+    ),
     "teacher_forcing": (float, "probability that a decoder step reads the reference token"),
     "max_norm": (float, "global gradient-norm clip"),
     "seed": (int, "seed of data, init, dropout and forcing draws"),

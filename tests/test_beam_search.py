@@ -92,7 +92,7 @@ def side(name: str, arrays: dict, cfg: ModelConfig) -> Side:
     """Numpy weights in the named backend."""
     if name == "jax":
         return Side(name, JaxBackend(Config(model=cfg)).from_numpy(arrays), cfg)
-    return Side(name, TorchBackend.from_numpy(arrays), cfg)
+    return Side(name, TorchBackend(Config(model=cfg)).from_numpy(arrays), cfg)
 
 
 def random_weights(cfg: ModelConfig, eos_bias: float = 0.0) -> dict[str, np.ndarray]:

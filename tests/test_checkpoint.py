@@ -127,3 +127,34 @@ def test_a_pickle_file_given_as_checkpoint_is_refused(tmp_path):
     p.write_bytes(pickle.dumps({"x": 1}))
     with pytest.raises(RevseqError, match="never unpickles"):
         checkpoint.load(p)
+
+
+def test_the_attention_settings_and_their_weights_round_trip(tmp_path):
+    """A location-attention model with a learned first state: the config fields come back and
+    so do F, U and h0, in the layout's order."""
+    cfg = preset("long").replace(decoder_init="learned")
+    rng = np.random.default_rng(2)
+    params = {k: rng.normal(size=s).astype(np.float32) for k, s in param_shapes(cfg.model).items()}
+    assert {"decoder.attention.F.weight", "decoder.attention.U.weight", "decoder.h0"} <= set(params)
+    checkpoint.save(tmp_path, params, cfg, Vocabulary(WORDS))
+    ck = checkpoint.load(tmp_path)
+    assert ck.config == cfg and list(ck.params) == list(params)
+    m = json.loads((tmp_path / "best.json").read_text())["config"]["model"]
+    assert (m["attention"], m["attention_prior"], m["decoder_init"]) == (
+        "location",
+        "eos",
+        "learned",
+    )
+
+
+def test_a_checkpoint_from_before_the_attention_settings_loads_as_bahdanau(saved, tmp_path):
+    """Written before ModelConfig had attention, attention_prior, location_* and decoder_init:
+    it loads as the notebook's attention, started from the encoder's final state."""
+    folder, params = saved
+    meta = json.loads((folder / "best.json").read_text())
+    meta = {k: v for k, v in meta.items() if k not in ("format_version", "weights_sha256")}
+    new = ("attention", "attention_prior", "location_filters", "location_width", "decoder_init")
+    meta["config"]["model"] = {k: v for k, v in meta["config"]["model"].items() if k not in new}
+    checkpoint.write(tmp_path, checkpoint.BEST, params, meta)
+    model = checkpoint.load(tmp_path).config.model
+    assert (model.attention, model.decoder_init) == ("bahdanau", "encoder") and model == CFG.model

@@ -124,14 +124,16 @@ def plain_forward(params, cfg, src, tgt_in, force, masks):
     memory = model.prepare_memory(params, cfg, enc, src != PAD)
 
     def step(carry, xs):
-        h, pred = carry
+        h, pred, a = carry
         tok, forced, drop = xs
         y = jnp.where(forced, tok, pred)
-        h, logits, weights = model.decoder_step(params, cfg, h, y, memory, drop)
-        return (h, jnp.argmax(logits, axis=-1).astype(tok.dtype)), (logits, weights)
+        h, logits, weights = model.decoder_step(params, cfg, h, y, memory, drop, a_prev=a)
+        a = None if a is None else weights
+        return (h, jnp.argmax(logits, axis=-1).astype(tok.dtype), a), (logits, weights)
 
     xs = (tgt_in.T, force.T, masks)
-    _, (logits, weights) = jax.lax.scan(step, (h, tgt_in[:, 0]), xs)
+    start = (model.decoder_start(params, cfg, h), tgt_in[:, 0], memory.prior)
+    _, (logits, weights) = jax.lax.scan(step, start, xs)
     return logits.swapaxes(0, 1), weights.swapaxes(0, 1)
 
 
@@ -139,6 +141,7 @@ def custom_vjp_forward(params, cfg, src, tgt_in, force, masks):
     """model.forward as a run uses it: the loop is decoder.loop, with its hand-written VJP."""
     enc, h = model.encode(params, cfg, src)
     memory = model.prepare_memory(params, cfg, enc, src != PAD)
+    h = model.decoder_start(params, cfg, h)
     return model.decoder_loop(params, cfg, memory, h, tgt_in, force, masks)
 
 
@@ -146,17 +149,42 @@ def max_difference(a, b) -> float:
     return float(np.abs(np.asarray(a) - np.asarray(b)).max())
 
 
+# (attention settings, layers, dropout): the notebook's attention on 1-3 layers with and without
+# dropout, and location attention with each first-step prior and decoder start (the loop is
+# the same for every layer count, so one each).
+LOCATION = dict(attention="location")
+CASES = {
+    **{
+        f"bahdanau-{L}-layers-{'dropout' if p else 'no-dropout'}": ({}, L, p)
+        for L in (1, 2, 3)
+        for p in (0.0, 0.3)
+    },
+    "location-eos-zeros-start": (
+        LOCATION | dict(attention_prior="eos", decoder_init="zeros"),
+        1,
+        0.0,
+    ),
+    "location-uniform-learned-start": (
+        LOCATION | dict(attention_prior="uniform", decoder_init="learned"),
+        2,
+        0.3,
+    ),
+    "location-zeros-width-3": (
+        LOCATION | dict(attention_prior="zeros", location_filters=2, location_width=3),
+        1,
+        0.3,
+    ),
+}
+
+
 @pytest.mark.float64
-@pytest.mark.parametrize("dropout", [0.0, 0.3], ids=["no-dropout", "dropout"])
-@pytest.mark.parametrize("num_layers", [1, 2, 3])
-def test_hand_written_decoder_backward_equals_autodiff_of_the_plain_loop(
-    small_cfg, num_layers, dropout
-):
+@pytest.mark.parametrize("case", list(CASES))
+def test_hand_written_decoder_backward_equals_autodiff_of_the_plain_loop(small_cfg, case):
     """decoder.loop (custom VJP) against the same loop as a plain scan of decoder_step under
     autodiff, in float64: the same values and gradients, with the same dropout masks. The
     encoder's dropout is off on both sides (it is not part of the loop)."""
-    case = f"num_layers={num_layers} dropout={dropout}"
-    cfg = dataclasses.replace(small_cfg, dropout=dropout, num_layers=num_layers)
+    settings, num_layers, dropout = CASES[case]
+    cfg = dataclasses.replace(small_cfg, dropout=dropout, num_layers=num_layers, **settings)
     with jax.enable_x64(True):
         p = jax.tree_util.tree_map(lambda x: x.astype(jnp.float64), random_params(cfg, 0))
         assert jax.tree_util.tree_leaves(p)[0].dtype == jnp.float64
@@ -186,6 +214,9 @@ def test_hand_written_decoder_backward_equals_autodiff_of_the_plain_loop(
         diff = max_difference(a, b)
         name = jax.tree_util.keystr(path)
         assert diff < 1e-10, f"{case}: grad {name} differs by {diff:.3g}"
+    if settings:  # the location term's adjoint is exercised, not zero on both sides
+        att = g_fast["decoder"]["attention"]
+        assert min(float(np.abs(np.asarray(att[k]["weight"])).max()) for k in ("F", "U")) > 1e-6
 
 
 def test_forward_mode_through_forward_raises(params, small_cfg):

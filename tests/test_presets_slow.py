@@ -23,3 +23,17 @@ def test_the_default_preset_on_2_cpu_devices_reaches_100_percent(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "on 2 cpu devices" in proc.stdout
     assert accuracy(proc.stdout) == (100.0, 1000, 1000)
+
+
+def test_the_long_preset_reverses_every_length_from_1_to_30_words(tmp_path):
+    """Trained on 3-10 words: 100 % on its test split and at least 99 % at each unseen length
+    from 1 to 30 words (docs/length-generalisation.md)."""
+    from benchmarks.lengths import measure
+
+    out = tmp_path / "r"
+    proc = script("train.py", "--backend", "jax", "--preset", "long", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert accuracy(proc.stdout) == (100.0, 1000, 1000)
+    by_length = measure(out, [1, 2, *range(11, 31)], 100, seed=7, backend="jax")["by_length"]
+    low = {n: f"{c}/{t}" for n, (c, t, *_) in by_length.items() if c < 0.99 * t}
+    assert not low, f"under 99 % at {low}"

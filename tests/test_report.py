@@ -16,11 +16,13 @@ from revseq.probes import Evidence, ablate
 from revseq.report import (
     NEEDS_ATTENTION,
     POINTER_ENOUGH,
+    RULE_EXACT,
     accuracy_line,
     analysis,
     attention_role,
     example,
     markdown,
+    rule_verdict,
 )
 
 
@@ -192,7 +194,7 @@ def test_the_report_fills_every_section_from_its_evidence():
     text = markdown(ev, "t", history, [("attention_failure.png", "a failure")])
     for heading in (
         "## Accuracy on the test split",
-        "## Lengths never seen in training (trained on 2-3 words)",
+        "## Lengths never seen in training (trained on 2-3 words, bahdanau attention)",
         "## Sentences of repeated words",
         "## Errors",
         "## Attention by decoder position",
@@ -210,3 +212,27 @@ def test_the_report_fills_every_section_from_its_evidence():
     assert "| a one-hot on the mirrored word (then on <EOS>) | 100.00 % (2/2) |" in text
     assert text.count("depends on where it attends") == 2  # under the table and in Part 4
     assert "Not measured" not in markdown(ev, "t", history).split("## Analysis")[1]
+    verdict = "not the rule: exact match is under 99.0 % at 1 of the 2 unseen lengths (4 words"
+    assert text.count(verdict) == 2  # under the table and in Part 4
+
+
+def test_the_rule_verdict_needs_the_threshold_at_every_unseen_length():
+    """Learned the rule: RULE_EXACT or more at each unseen length; one length under it is
+    enough for "not the rule", and the lengths under it are named as ranges."""
+    data = DataConfig(min_len=3, max_len=4)
+
+    def evidence(wrong_at: dict[int, int]) -> Evidence:
+        unseen = [
+            failed(["w"] * n) if i < wrong_at.get(n, 0) else perfect(["w"] * n)
+            for n in (1, 2, 5, 6, 7, 8)
+            for i in range(100)
+        ]
+        return Evidence([], unseen, [], data, attention="location")
+
+    learned = rule_verdict(evidence({5: 1}))  # 99 % at 5 words: still the threshold
+    assert (
+        learned.startswith("The model learned the rule") and "lowest 99.0 % at 5 words" in learned
+    )
+    lost = rule_verdict(evidence({1: 2, 6: 50, 7: 100, 8: 100}))
+    assert "under 99.0 % at 4 of the 6 unseen lengths (1, 6-8 words; lowest 0.0 % at 7" in lost
+    assert RULE_EXACT == 0.99

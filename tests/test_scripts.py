@@ -98,7 +98,7 @@ def test_evaluate_writes_the_report_of_a_checkpoint(run_dir, tmp_path):
         report.split("## Gallery")[0].split("\n", 1)[1]
         == ((run_dir / "report.md").read_text().split("## Gallery")[0].split("\n", 1)[1])
     )
-    assert "## Lengths never seen in training (trained on 3-6 words)" in report
+    assert "## Lengths never seen in training (trained on 3-6 words, bahdanau attention)" in report
     assert (tmp_path / "r" / "attention_repeated.png").stat().st_size > 0
 
 
@@ -229,6 +229,9 @@ BAD_INPUTS = [
      "is for the JAX backend", None),
     (["train.py", "--lr", "-1", "--out", "{run}/new"], None, "lr must be positive", None),
     (["train.py", "--unk-rate", "1.5", "--out", "{run}/new"], None, "unk_rate must be", None),
+    (["train.py", "--attention", "luong"], None, "not one of bahdanau, location", None),
+    (["train.py", "--location-width", "4", "--out", "{run}/new"], None,
+     "location_width must be odd", None),
     (["train.py", "--out", "{run}"], None, "already holds files", None),
     (["train.py", "--out", "{run}/best.json"], None, "Not a directory", None),
     (["train.py", "--resume", "{run}", "--lr", "0.1"], None, "drop --lr", None),

@@ -319,7 +319,7 @@ def test_backend_trains_round_trips_and_decodes(tmp_path):
     arrays = backend.to_numpy(backend.params(state))
     assert {k: v.shape for k, v in arrays.items()} == param_shapes(cfg.model)
     assert all(v.dtype == np.float32 for v in arrays.values())
-    loaded = Backend.from_numpy(arrays)
+    loaded = backend.from_numpy(arrays)
     assert not loaded.training
     src = batches[1].src
     tokens, attn = backend.decode(loaded, src)
