@@ -37,10 +37,14 @@ def evaluate_best(
     items = decode(task.splits.test)
     log("\n" + report.examples(items))
     log(report.accuracy_line(items))
+    if writer:  # the figures of the test split, drawn (by the painter) while the probes decode
+        report_files.start(out, items, history, painter)
     ev = probes.gather(decode, items, data, greedy=decode, attention=backend.cfg.model.attention)
-    log("\n" + report.analysis(items, ev))
+    analysis = report.analysis(items, ev)
+    log("\n" + analysis)
     if writer:
-        report_files.write(out, ev, history, f"revseq run ({backend.name})", painter)
+        title = f"revseq run ({backend.name})"
+        report_files.complete(out, ev, history, title, painter, analysis)
     log(
         f"\nWrote {out}: run.json, best.safetensors, last.safetensors (+ .json), "
         "metrics.jsonl, test.txt, report.md, attention_heatmap.png, attention_*.png, "

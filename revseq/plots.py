@@ -33,6 +33,11 @@ def attention_heatmap(
     title: str = "Attention weights",
 ) -> None:
     """Heatmap of weights [decoder steps, encoder tokens]: x encoder tokens, y decoder steps."""
+    _save(_heatmap_figure(weights, source, steps, title), path)
+
+
+def _heatmap_figure(weights, source: Sequence[str], steps: Sequence[str], title: str) -> Figure:
+    """The figure of attention_heatmap, not yet saved."""
     fig = Figure(figsize=(1.0 + 0.6 * len(source), 1.0 + 0.5 * len(steps)))
     ax = fig.subplots()
     sns.heatmap(
@@ -52,7 +57,7 @@ def attention_heatmap(
     ax.tick_params(axis="y", labelrotation=0)
     for label in ax.get_xticklabels():
         label.set_horizontalalignment("right")
-    _save(fig, path)
+    return fig
 
 
 def loss_curve(history: Sequence[dict], path: Path) -> None:
@@ -85,3 +90,15 @@ def alignment_curve(history: Sequence[dict], path: Path) -> None:
     ax.set_title("When the anti-diagonal forms")
     ax.legend()
     _save(fig, path)
+
+
+def warm_up() -> None:
+    """Draw a small heatmap and a curve into memory: a process's first figure of a kind pays
+    for setting up fonts and colormaps (about 0.05 s each), so a figure worker does it while
+    it waits."""
+    heatmap = _heatmap_figure(np.eye(2), ["a", "b"], ["b", "a"], "warm-up")
+    curve = Figure(figsize=(2, 2))
+    curve.subplots().plot([1, 2], [1.0, 0.5], marker="o", label="warm-up")
+    for fig in (heatmap, curve):
+        fig.tight_layout()
+        fig.savefig(io.BytesIO(), format="png", dpi=30)

@@ -445,9 +445,14 @@ def _attention_sections(ev: Evidence, history: Sequence[dict]) -> list[str]:
 
 
 def markdown(
-    ev: Evidence, title: str, history: Sequence[dict], gallery: Sequence[tuple[str, str]] = ()
+    ev: Evidence,
+    title: str,
+    history: Sequence[dict],
+    gallery: Sequence[tuple[str, str]] = (),
+    analysis_text: str | None = None,
 ) -> str:
-    """The whole report.md: every number in it is computed from `ev` and `history`."""
+    """The whole report.md: every number in it is computed from `ev` and `history`;
+    analysis_text is analysis(ev.test, ev) when the caller has it already."""
     return "\n".join(
         [
             *_header(title, history),
@@ -464,7 +469,7 @@ def markdown(
             "",
             "## Analysis (computed from this run's test set and probes)",
             "",
-            analysis(ev.test, ev),
+            analysis(ev.test, ev) if analysis_text is None else analysis_text,
             "",
             "![attention](attention_heatmap.png)",
             "",

@@ -39,26 +39,54 @@ def write(
     out: Path, ev: Evidence, history: list[dict], title: str, painter: Painter | None = None
 ) -> None:
     """report.md, attention_heatmap.png, the gallery's heatmaps, and (with a history)
-    loss_curve.png and alignment_curve.png, into `out`; the figures drawn by the painter's
-    workers, beside the rest, when there is one, else here."""
+    loss_curve.png and alignment_curve.png, into `out`: start, then complete."""
+    start(out, ev.test, history, painter)
+    complete(out, ev, history, title, painter)
+
+
+def start(
+    out: Path, test: Sequence[Decoded], history: list[dict], painter: Painter | None = None
+) -> None:
+    """The figures that need only the test split and the history: attention_heatmap.png and
+    (with a history) loss_curve.png and alignment_curve.png, handed to the painter's workers
+    (drawn while the probes decode), else drawn here."""
     draw = painter.draw if painter else draw_now
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-
-    def heatmap(d: Decoded, path: Path, title: str) -> None:
-        steps = [*d.prediction, "<EOS>"][: d.attention.shape[0]]
-        draw("attention_heatmap", d.attention, [*d.source, "<EOS>"], steps, path, title)
-
-    d = heatmap_example(ev.test)
-    heatmap(d, out / "attention_heatmap.png", f"Attention ({'match' if d.match else 'no match'})")
-    captions = []
-    for name, (d, what) in gallery(ev).items():
-        heatmap(d, out / name, f"{what}: {'match' if d.match else 'no match'}")
-        captions.append((name, f"**{what}**: `{' '.join(d.source)}` → `{' '.join(d.prediction)}`"))
+    d = heatmap_example(test)
+    _heatmap(draw, d, out / "attention_heatmap.png", f"Attention ({_verdict(d)})")
     if history:
         draw("loss_curve", history, out / "loss_curve.png")
         draw("alignment_curve", history, out / "alignment_curve.png")
-    text = report.markdown(ev, title, history, captions)
+
+
+def complete(
+    out: Path,
+    ev: Evidence,
+    history: list[dict],
+    title: str,
+    painter: Painter | None = None,
+    analysis: str | None = None,
+) -> None:
+    """The gallery's heatmaps and report.md (with the Part 4 analysis text when given, else
+    computed), after start(); returns once every figure is written."""
+    draw = painter.draw if painter else draw_now
+    out = Path(out)
+    captions = []
+    for name, (d, what) in gallery(ev).items():
+        _heatmap(draw, d, out / name, f"{what}: {_verdict(d)}")
+        captions.append((name, f"**{what}**: `{' '.join(d.source)}` → `{' '.join(d.prediction)}`"))
+    text = report.markdown(ev, title, history, captions, analysis)
     checkpoint.atomic_write(out / "report.md", text.encode())
     if painter:
         painter.wait()
+
+
+def _heatmap(draw, d: Decoded, path: Path, title: str) -> None:
+    """Draw d's attention, one row a decoder step run, one column a source token."""
+    steps = [*d.prediction, "<EOS>"][: d.attention.shape[0]]
+    draw("attention_heatmap", d.attention, [*d.source, "<EOS>"], steps, path, title)
+
+
+def _verdict(d: Decoded) -> str:
+    return "match" if d.match else "no match"

@@ -153,6 +153,8 @@ def _run(
         row = validate(backend, state, task, progress, sums, started)
         log(epoch_line(row, cfg.train.epochs))
         keep_best_and_last(folder, backend, state, progress, row, rng, log)
+        if painter:  # after an epoch the second core is mostly idle: the workers import there
+            painter.start()
     processes.sync("best saved")  # every process reads the `best` process 0 wrote
     h = progress.history
     return finish.evaluate_best(

@@ -97,7 +97,7 @@ def main() -> None:
     cli.compilation_cache(args)
     settings = [*SETTINGS, "skip_nonfinite"]
     overrides = {k: getattr(args, k) for k in settings if getattr(args, k) is not None}
-    # the figures' workers start now, and import matplotlib while this process trains
+    # the figures' workers: the run starts them after its first epoch
     figures = Painter() if processes.writer else nullcontext()
     with cli.StopSignals() as stop, processes.fail_fast(), figures as painter:
         if args.resume:
