@@ -82,17 +82,17 @@ class Backend:
             lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), state.params
         )
         scored = sorted({b.src.shape[1] for b in eval_batches})  # validation's widths
-        place = partial(sharding.split, mesh=self.mesh)
+        where = partial(sharding.split_sharding, mesh=self.mesh)
         self._validation_ready.clear()
 
         def decoders():
             for w in scored:
-                precompile(params, m, EVAL_BATCH, w, place)
+                precompile(params, m, EVAL_BATCH, w, where)
             self._validation_ready.set()
             for w in scored:  # the ablation decodes the test split, at validation's widths
-                precompile(params, m, EVAL_BATCH, w, place, greedy=False, fixed_rules=True)
+                precompile(params, m, EVAL_BATCH, w, where, greedy=False, fixed_rules=True)
             for w in sorted(set(decode_widths) - set(scored)):
-                precompile(params, m, EVAL_BATCH, w, place)
+                precompile(params, m, EVAL_BATCH, w, where)
 
         # not a daemon: an interpreter that exits mid-compile (Ctrl-C, an error) waits for it
         self._compiling = threading.Thread(target=decoders)
@@ -185,10 +185,11 @@ class Backend:
         if attention != ablation.MODEL:
             place = lambda x: sharding.split(x, self.mesh)  # noqa: E731
             return greedy_decode_with_attention(params, self.cfg.model, src, attention, place)
-        src = sharding.split(src, self.mesh)
         if beam == 1:
-            tokens, weights = greedy_decode(params, self.cfg.model, src)
+            src, blank = sharding.split((src, np.zeros_like(src)), self.mesh)
+            tokens, weights = greedy_decode(params, self.cfg.model, src, blank)
         else:
+            src = sharding.split(src, self.mesh)
             tokens, _, weights = beam_search(params, self.cfg.model, src, beam, length_penalty)
         return sharding.fetch(tokens), sharding.fetch(weights)
 

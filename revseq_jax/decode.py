@@ -39,23 +39,31 @@ def decode_and_score(params: dict, cfg: ModelConfig, src: jax.Array, tgt_out: ja
     return jnp.where(live, tokens, PAD), jnp.where(live[..., None], weights, 0.0), sums
 
 
-def greedy_decode(params: dict, cfg: ModelConfig, src: jax.Array):
-    """src [B, S] -> tokens [B, T] (PAD after EOS), attention [B, T, S] (0 there)."""
-    tokens, weights, _ = decode_and_score(params, cfg, src, jnp.zeros_like(src))
+def greedy_decode(params: dict, cfg: ModelConfig, src: jax.Array, blank=None):
+    """src [B, S] -> tokens [B, T] (PAD after EOS), attention [B, T, S] (0 there). blank: the
+    all-PAD targets decode_and_score is called with, placed on the devices like src (then the
+    call reuses validation's compiled decoder); by default numpy zeros."""
+    blank = np.zeros(src.shape, np.int32) if blank is None else blank
+    tokens, weights, _ = decode_and_score(params, cfg, src, blank)
     return tokens, weights
 
 
-def precompile(params, cfg: ModelConfig, rows, width, place, greedy=True, fixed_rules=False):
-    """Compile, without running, the decoders of a src [rows, width] put on the devices by
-    `place` — greedy_decode's (and decode_and_score's), and with fixed_rules that of
-    greedy_decode_with_attention — so that a later call of that shape runs at once. params
-    may be jax.ShapeDtypeStructs."""
-    src = place(np.zeros((rows, width), np.int32))
+def precompile(params, cfg: ModelConfig, rows, width, where, greedy=True, fixed_rules=False):
+    """Compile, without running anything, the decoders of a src [rows, width] placed by
+    `where` (shape -> sharding) — greedy_decode's (and decode_and_score's), and with
+    fixed_rules that of greedy_decode_with_attention — so that a later call of that shape runs
+    at once. params may be jax.ShapeDtypeStructs. Safe beside a running computation: it only
+    compiles (executing on the devices from a second thread could deadlock their collectives)."""
+
+    def spec(shape, dtype):
+        return jax.ShapeDtypeStruct(shape, dtype, sharding=where(shape))
+
+    src = spec((rows, width), jnp.int32)
     if greedy:
-        decode_and_score.lower(params, cfg, src, jnp.zeros_like(src)).compile()
+        decode_and_score.lower(params, cfg, src, src).compile()
     if fixed_rules:
         dtype = jax.tree_util.tree_leaves(params)[0].dtype
-        fixed = place(np.zeros((rows, width + EXTRA_STEPS, width), dtype))
+        fixed = spec((rows, width + EXTRA_STEPS, width), dtype)
         _greedy_with_weights.lower(params, cfg, src, fixed).compile()
 
 

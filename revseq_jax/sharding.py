@@ -58,14 +58,20 @@ def split(tree, mesh: Mesh, axis: int = 0):
     its devices."""
 
     def put(x):
-        if x.ndim <= axis or x.shape[axis] % mesh.size:
-            return jax.device_put(x, NamedSharding(mesh, PartitionSpec()))
-        where = NamedSharding(mesh, PartitionSpec(*[None] * axis, AXIS))
-        if jax.process_count() == 1:
+        where = split_sharding(x.shape, mesh, axis)
+        if where.is_fully_replicated or jax.process_count() == 1:
             return jax.device_put(x, where)
         return jax.make_array_from_process_local_data(where, local_rows(x, where, axis), x.shape)
 
     return jax.tree_util.tree_map(put, tree)
+
+
+def split_sharding(shape: tuple[int, ...], mesh: Mesh, axis: int = 0) -> NamedSharding:
+    """Where `split` puts an array of this shape: along `axis` over the mesh, or whole on
+    every device when the mesh does not divide that axis."""
+    if len(shape) <= axis or shape[axis] % mesh.size:
+        return NamedSharding(mesh, PartitionSpec())
+    return NamedSharding(mesh, PartitionSpec(*[None] * axis, AXIS))
 
 
 def local_rows(x: np.ndarray, where: NamedSharding, axis: int) -> np.ndarray:

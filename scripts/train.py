@@ -97,8 +97,11 @@ def main() -> None:
     cli.compilation_cache(args)
     settings = [*SETTINGS, "skip_nonfinite"]
     overrides = {k: getattr(args, k) for k in settings if getattr(args, k) is not None}
-    # the figures' workers: the run starts them after its first epoch
-    figures = Painter() if processes.writer else nullcontext()
+    # The figures' workers: the run starts them after its first epoch. Only for a run on one
+    # device: on several CPU devices, starting them broke XLA's in-process collectives (an
+    # all-reduce waited for a device that never came), so such runs draw in this process.
+    one_device = devices == 1 and processes.count == 1
+    figures = Painter() if processes.writer and one_device else nullcontext()
     with cli.StopSignals() as stop, processes.fail_fast(), figures as painter:
         if args.resume:
             given = [k for k in ("backend", "preset", "out", *overrides) if getattr(args, k)]
