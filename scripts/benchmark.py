@@ -96,7 +96,8 @@ def accuracy_line(a: dict) -> str:
     )
 
 
-def main() -> None:
+def parser() -> cli.ArgumentParser:
+    """The benchmark's command line."""
     p = cli.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--preset", choices=sorted(PRESETS), default="default")
     p.add_argument("--backends", default="jax,torch", help="comma-separated, in order")
@@ -127,6 +128,11 @@ def main() -> None:
         help="also time the torch step under torch.compile (about a minute to compile)",
     )
     p.add_argument("--json", type=Path, help="also write the figures here")
+    return p
+
+
+def main() -> None:
+    p = parser()
     args = p.parse_args()
     names = args.backends.split(",")
     for n in names:

@@ -61,7 +61,8 @@ SETTINGS = {
 }
 
 
-def main() -> None:
+def parser() -> cli.ArgumentParser:
+    """train.py's command line: the run's own flags, then one per setting it may override."""
     p = cli.ArgumentParser(description=__doc__)
     p.add_argument("--backend", choices=sorted(BACKENDS))
     p.add_argument("--preset", choices=sorted(PRESETS))
@@ -91,18 +92,22 @@ def main() -> None:
     for name, (kind, help_) in SETTINGS.items():
         p.add_argument(f"--{name.replace('_', '-')}", dest=name, type=kind, help=help_)
     cli.add_cache_flag(p)
+    return p
+
+
+def main() -> None:
+    p = parser()
     args = p.parse_args()
     processes = distributed.initialize(args.coordinator, args.num_processes, args.process_id)
     devices = args.devices if args.devices != 0 else processes.count
     cli.compilation_cache(args)
     settings = [*SETTINGS, "skip_nonfinite"]
     overrides = {k: getattr(args, k) for k in settings if getattr(args, k) is not None}
-    # The figures' workers: the run starts them after its first epoch. Only for a run on one
-    # device: on several CPU devices, starting them broke XLA's in-process collectives (an
-    # all-reduce waited for a device that never came), so such runs draw in this process.
-    one_device = devices == 1 and processes.count == 1
-    figures = Painter() if processes.writer and one_device else nullcontext()
-    with cli.StopSignals() as stop, processes.fail_fast(), figures as painter:
+    with (
+        cli.StopSignals() as stop,
+        processes.fail_fast(),
+        figure_workers(processes, devices) as painter,
+    ):
         if args.resume:
             given = [k for k in ("backend", "preset", "out", *overrides) if getattr(args, k)]
             if given:
@@ -120,6 +125,15 @@ def main() -> None:
         run.train(
             cfg, backend, out, stop=stop, devices=devices, processes=processes, painter=painter
         )
+
+
+def figure_workers(processes, devices):
+    """The context of the run's figure workers (revseq.painter; the run starts them after its
+    first epoch), or of none: only process 0 of a run on one device has them. On several CPU
+    devices, starting them broke XLA's in-process collectives (an all-reduce waited for a
+    device that never came), so such runs draw in their own process."""
+    one_device = devices == 1 and processes.count == 1
+    return Painter() if processes.writer and one_device else nullcontext()
 
 
 def add_process_flags(p: cli.ArgumentParser) -> None:
