@@ -1,7 +1,7 @@
 """Per-epoch learning curves of a preset: our JAX or torch backend, or the notebook's own loop.
 
     python -m benchmarks.curves jax --epochs 3 [--set length_buckets=1 unk_rate=0 seed=1]
-        [--per-step-forcing] [--out docs/x.jsonl]
+        [--per-step-forcing] [--out docs/data/x.jsonl]
     python -m benchmarks.curves notebook --epochs 3
 
 The learning-rate schedule is the preset's whole run (`epochs` of the config, 30 for `seed`);

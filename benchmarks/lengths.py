@@ -7,7 +7,7 @@ every checkpoint of a task: drawn from --seed), decoded greedily, and the run's 
 prints one markdown table of exact match per length (a column per checkpoint), then the
 sentences too short and too long per checkpoint, and with --json writes every figure.
 
-python -m benchmarks.lengths --summarise docs/length-study/*.json
+python -m benchmarks.lengths --summarise docs/data/length-study/*.json
 
 tabulates such files, one row per file (a variant, its checkpoints its seeds): exact match at
 chosen lengths, each cell the seeds' figures ("100" when every seed has 100).
