@@ -8,7 +8,7 @@ set -o pipefail
 out=${1:-${OUT:-accelerator-check}}
 mkdir -p "$out"
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1
-{ nvidia-smi -L 2>/dev/null
+{ nvidia-smi -L 2>/dev/null | sed -E 's/ \(UUID: [^)]*\)//'   # the model, not the card's identifier
   python3 -c "import jax, torch; print('jax', jax.__version__, jax.devices(), '| torch', torch.__version__)"
 } 2>&1 | tee "$out/env.txt"
 timeout 200 python3 scripts/doctor.py 2>&1 | tee "$out/doctor.txt"
