@@ -9,12 +9,12 @@ attention, or location attention) and its shared weights.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from dataclasses import dataclass
 
 import jax
 import numpy as np
-import pytest
 import torch
 
 from revseq.batching import Batch
@@ -63,6 +63,12 @@ class Mode:
         return np.asarray(x)
 
 
+def in_mode(dtype: str, jit: bool):
+    """The context of one mode: float64 on or off, JAX jitted or under jax.disable_jit()."""
+    with jax.enable_x64(dtype == "float64"), contextlib.nullcontext() if jit else jax.disable_jit():
+        yield Mode(dtype, jit, TOL[dtype])
+
+
 @dataclass(frozen=True)
 class Case:
     """A model config of the suite and its shared weights (the `case` fixture)."""
@@ -70,13 +76,6 @@ class Case:
     name: str
     cfg: ModelConfig
     weights: dict[str, np.ndarray]
-
-
-def bahdanau_only_unjitted(case: Case, mode: Mode) -> None:
-    """Skip a location case under jax.disable_jit(): tests whose location-specific part runs
-    jitted too, where the unjitted run would only repeat it slowly (docs/parity.md)."""
-    if case.name != "bahdanau" and not mode.jit:
-        pytest.skip("location attention: jitted modes only for this test")
 
 
 def shared_weights(cfg: ModelConfig = CFG) -> dict[str, np.ndarray]:

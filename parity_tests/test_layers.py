@@ -1,16 +1,29 @@
-"""Layer by layer: parameter round trip, GRU, encoder, attention, one decoder step."""
+"""Layer by layer: parameter round trip, GRU, encoder, attention, one decoder step; with the
+JAX side jitted and under jax.disable_jit() (the only file that runs both: everything above
+the layers is built of them)."""
 
 import jax.numpy as jnp
 import numpy as np
+import pytest
 import torch
 from shared import CFG, LENGTHS, assert_close, jax_params, ragged_batch, torch_model
 
+from conftest import in_mode
 from revseq.config import Config
 from revseq.layout import param_shapes
 from revseq.vocab import PAD
 from revseq_jax import attention, gru, model
 from revseq_jax.backend import Backend as JaxBackend
 from revseq_torch.backend import Backend as TorchBackend
+
+
+@pytest.fixture(
+    params=[("float64", True), ("float64", False), ("float32", True), ("float32", False)],
+    ids=["f64-jit", "f64-nojit", "f32-jit", "f32-nojit"],
+)
+def mode(request):
+    """dtype x (jitted | jax.disable_jit()), with the dtype's tolerance."""
+    yield from in_mode(*request.param)
 
 
 def test_parameter_round_trip_is_exact_in_both_directions(case, mode):

@@ -10,7 +10,6 @@ from shared import (
     CFG,
     assert_close,
     assert_close_dicts,
-    bahdanau_only_unjitted,
     jax_params,
     ragged_batch,
     torch_model,
@@ -69,7 +68,6 @@ def test_loss_and_the_gradient_of_every_parameter(case, mode):
 
 
 def test_clipped_gradients(case, mode):
-    bahdanau_only_unjitted(case, mode)
     b = ragged_batch()
     _, grads_j = jax_grads(case, mode, b)
     module = torch_model(case.weights, mode, case.cfg)
@@ -84,7 +82,6 @@ def test_clipped_gradients(case, mode):
 
 
 def test_one_adam_update(case, mode):
-    bahdanau_only_unjitted(case, mode)
     b = ragged_batch()
     weights = case.weights
     cfg = TrainConfig(lr=1e-2, max_norm=0.5)

@@ -1,15 +1,10 @@
-"""Twenty full training steps in each backend: the loss of every step and the final params.
-
-Under jax.disable_jit() every op of every scan step runs eagerly (about 3 s a step here), so
-that mode runs the first 3 of the 20 steps; the jitted modes run all 20.
-"""
+"""Twenty full training steps in each backend: the loss of every step and the final params."""
 
 import jax
 import numpy as np
 from shared import (
     assert_close,
     assert_close_dicts,
-    bahdanau_only_unjitted,
     jax_params,
     ragged_batch,
     torch_model,
@@ -25,11 +20,10 @@ TRAIN = TrainConfig(epochs=1, lr=1e-2, lr_schedule="cosine", max_norm=0.33)
 
 
 def test_twenty_training_steps(case, mode):
-    bahdanau_only_unjitted(case, mode)
-    batches = [ragged_batch(seed=s) for s in range(STEPS if mode.jit else 3)]
+    batches = [ragged_batch(seed=s) for s in range(STEPS)]
 
     tx = jtrain.make_optimizer(TRAIN, STEPS)
-    step = jtrain.make_train_step(case.cfg, tx)  # jitted; a plain call under disable_jit
+    step = jtrain.make_train_step(case.cfg, tx)  # jitted
     state = jtrain.init_state(jax_params(case.weights, mode, case.cfg), tx)
     key = jax.random.key(0)
     losses_j, norms = [], []

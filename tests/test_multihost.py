@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 from helpers import ROOT, script
 
+pytestmark = pytest.mark.integration
+
 SETTINGS = [
     "--preset",
     "tiny",

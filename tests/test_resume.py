@@ -69,7 +69,7 @@ def last_meta(out: Path) -> dict:
     return json.loads((out / "last.json").read_text())
 
 
-@pytest.mark.parametrize("backend", ["jax", "torch"])
+@pytest.mark.parametrize("backend", ["jax", pytest.param("torch", marks=pytest.mark.integration)])
 def test_sigkill_mid_epoch_then_resume_equals_the_uninterrupted_run(references, tmp_path, backend):
     out = tmp_path / "run"
     proc = start(out, backend, REVSEQ_CRASH=f"step:{MID_EPOCH_2[backend]}")
@@ -80,6 +80,7 @@ def test_sigkill_mid_epoch_then_resume_equals_the_uninterrupted_run(references, 
     assert_same_run(references(backend), out)
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("name", ["last", "best"])
 def test_sigkill_while_writing_a_checkpoint_leaves_the_previous_one_loadable(
     references, tmp_path, name
@@ -97,6 +98,7 @@ def test_sigkill_while_writing_a_checkpoint_leaves_the_previous_one_loadable(
     assert_same_run(references("jax"), out)
 
 
+@pytest.mark.integration
 def test_ctrl_c_mid_epoch_saves_last_says_how_to_resume_and_resumes_exactly(references, tmp_path):
     out = tmp_path / "run"
     proc = start(out, REVSEQ_CRASH="step:9", REVSEQ_CRASH_SIGNAL="SIGINT")
@@ -108,6 +110,7 @@ def test_ctrl_c_mid_epoch_saves_last_says_how_to_resume_and_resumes_exactly(refe
     assert_same_run(references("jax"), out)
 
 
+@pytest.mark.integration
 def test_same_seed_same_metrics_the_run_recorded_and_a_finished_run_resumed_is_only_reported(
     references, tmp_path
 ):
