@@ -24,26 +24,10 @@ from revseq.errors import RevseqError, StoppedError
 from revseq.init import init_params
 from revseq.metrics import Decoded
 from revseq.painter import Painter
+from revseq.processes import Processes
 from revseq.resume import Progress
 from revseq.run_folder import RunFolder
 from revseq.vocab import Vocabulary
-
-
-class OneProcess:
-    """A run of one process: it writes, and agrees with itself. (Several processes:
-    revseq_jax.distributed.Processes, which train.py starts before any device is touched.)"""
-
-    index, count, writer = 0, 1, True
-
-    def sync(self, name: str) -> None:
-        """Nothing to wait for."""
-
-    def agreed(self, stop: Callable[[], bool]) -> Callable[[], bool]:
-        """stop itself."""
-        return stop
-
-
-ONE_PROCESS = OneProcess()
 
 
 class Task(NamedTuple):
@@ -81,7 +65,7 @@ def train(
     log: Callable[[str], None] = print,
     stop: Callable[[], bool] = lambda: False,
     devices: int | None = 1,
-    processes=ONE_PROCESS,
+    processes: Processes | None = None,
     painter: Painter | None = None,
 ) -> list[Decoded]:
     """A new run in `out` (made once the backend has accepted the config and `devices`: for
@@ -90,8 +74,8 @@ def train(
     stop() is asked between steps; when it holds, the run saves `last` and raises
     StoppedError. Returns the decoded test sentences; revseq.run_folder lists the files.
     `processes`: this process's place in a multi-process JAX run, all of which call this
-    (only process 0 writes and logs). `painter`: workers that draw the report's figures
-    (revseq.painter), else they are drawn here."""
+    (only process 0 writes and logs; default: the only process). `painter`: workers that
+    draw the report's figures (revseq.painter), else they are drawn here."""
     cfg.validate()
     if cfg.train.compute_dtype != "float32" and backend_name != "jax":
         raise RevseqError(
@@ -101,6 +85,7 @@ def train(
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         raise RevseqError(f"{out} already holds files; choose a new --out")
+    processes = processes or Processes()
     processes.sync("run folder checked")  # by every process, before process 0 writes there
     return _run(out, cfg, backend_name, False, log, stop, devices, processes, painter)
 
@@ -110,13 +95,14 @@ def resume(
     log: Callable[[str], None] = print,
     stop: Callable[[], bool] = lambda: False,
     devices: int | None = 1,
-    processes=ONE_PROCESS,
+    processes: Processes | None = None,
     painter: Painter | None = None,
 ) -> list[Decoded]:
     """Go on with the run in `out` from its `last` checkpoint (from the start if it has none
     yet), with its own config and backend; the weights it ends with are those of the run
     had it never stopped (bit for bit on the device count it ran on)."""
     cfg, backend_name = record.read(Path(out))
+    processes = processes or Processes()
     return _run(Path(out), cfg, backend_name, True, log, stop, devices, processes, painter)
 
 

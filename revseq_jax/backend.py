@@ -30,7 +30,7 @@ def use_compilation_cache(path: str) -> None:
 class Backend:
     """JAX on the local devices jax finds (CPU, GPU, TPU): `devices` of them (None: all) in a
     data-parallel mesh, every batch split over them, params and optimizer state replicated.
-    In a multi-process run (revseq_jax.distributed) the mesh spans every process's devices."""
+    In a multi-process run (revseq.processes) the mesh spans every process's devices."""
 
     name = "jax"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from contextlib import nullcontext
 from pathlib import Path
 
-from revseq import cli, run, run_folder
+from revseq import cli, record, run, run_folder
 from revseq.backends import BACKENDS
 from revseq.config import (
     ATTENTION_PRIORS,
@@ -16,7 +16,7 @@ from revseq.config import (
     preset,
 )
 from revseq.painter import Painter
-from revseq_jax import distributed
+from revseq.processes import Processes, initialize
 
 # flag -> (type, help); each overrides the preset's setting of the same name.
 SETTINGS = {
@@ -83,7 +83,6 @@ def parser() -> cli.ArgumentParser:
     p.add_argument(
         "--devices",
         type=cli.device_count,
-        default=0,
         metavar="N|all",
         help="JAX: split each batch over N local devices, or all of them (default: 1; "
         "with several processes N counts all of theirs, default one each)",
@@ -98,9 +97,8 @@ def parser() -> cli.ArgumentParser:
 def main() -> None:
     p = parser()
     args = p.parse_args()
-    processes = distributed.initialize(args.coordinator, args.num_processes, args.process_id)
-    devices = args.devices if args.devices != 0 else processes.count
-    cli.compilation_cache(args)
+    processes = initialize(args.coordinator, args.num_processes, args.process_id)
+    devices = devices_for(args.devices, processes)
     settings = [*SETTINGS, "skip_nonfinite"]
     overrides = {k: getattr(args, k) for k in settings if getattr(args, k) is not None}
     with (
@@ -113,6 +111,7 @@ def main() -> None:
             if given:
                 flags = ", ".join(f"--{k.replace('_', '-')}" for k in given)
                 p.error(f"--resume continues a run with its own settings; drop {flags}")
+            cli.compilation_cache(args, record.read(args.resume)[1])
             run.resume(
                 args.resume, stop=stop, devices=devices, processes=processes, painter=painter
             )
@@ -122,9 +121,18 @@ def main() -> None:
         cfg = preset(args.preset or "default").replace(**overrides)
         out = Path(processes.from_writer(str(args.out or run_folder.new_run_dir())))
         backend = args.backend or "jax"
+        cli.compilation_cache(args, backend)
         run.train(
             cfg, backend, out, stop=stop, devices=devices, processes=processes, painter=painter
         )
+
+
+def devices_for(flag: int | str | None, processes: Processes) -> int | None:
+    """--devices as a backend takes it: N; None (every device) for "all"; when the flag is not
+    given, one device per process."""
+    if flag is None:
+        return processes.count
+    return None if flag == "all" else flag
 
 
 def figure_workers(processes, devices):
