@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from contextlib import nullcontext
 from pathlib import Path
 
 from revseq import cli, record, run, run_folder
@@ -15,7 +14,6 @@ from revseq.config import (
     PRESETS,
     preset,
 )
-from revseq.painter import Painter
 from revseq.processes import Processes, initialize
 
 # flag -> (type, help); each overrides the preset's setting of the same name.
@@ -101,20 +99,14 @@ def main() -> None:
     devices = devices_for(args.devices, processes)
     settings = [*SETTINGS, "skip_nonfinite"]
     overrides = {k: getattr(args, k) for k in settings if getattr(args, k) is not None}
-    with (
-        cli.StopSignals() as stop,
-        processes.fail_fast(),
-        figure_workers(processes, devices) as painter,
-    ):
+    with cli.StopSignals() as stop, processes.fail_fast():
         if args.resume:
             given = [k for k in ("backend", "preset", "out", *overrides) if getattr(args, k)]
             if given:
                 flags = ", ".join(f"--{k.replace('_', '-')}" for k in given)
                 p.error(f"--resume continues a run with its own settings; drop {flags}")
             cli.compilation_cache(args, record.read(args.resume)[1])
-            run.resume(
-                args.resume, stop=stop, devices=devices, processes=processes, painter=painter
-            )
+            run.resume(args.resume, stop=stop, devices=devices, processes=processes)
             return
         if "n_words" in overrides:
             overrides["vocab_size"] = overrides["n_words"] + 4  # the specials, then the words
@@ -122,9 +114,7 @@ def main() -> None:
         out = Path(processes.from_writer(str(args.out or run_folder.new_run_dir())))
         backend = args.backend or "jax"
         cli.compilation_cache(args, backend)
-        run.train(
-            cfg, backend, out, stop=stop, devices=devices, processes=processes, painter=painter
-        )
+        run.train(cfg, backend, out, stop=stop, devices=devices, processes=processes)
 
 
 def devices_for(flag: int | str | None, processes: Processes) -> int | None:
@@ -133,15 +123,6 @@ def devices_for(flag: int | str | None, processes: Processes) -> int | None:
     if flag is None:
         return processes.count
     return None if flag == "all" else flag
-
-
-def figure_workers(processes, devices):
-    """The context of the run's figure workers (revseq.painter; the run starts them after its
-    first epoch), or of none: only process 0 of a run on one device has them. On several CPU
-    devices, starting them broke XLA's in-process collectives (an all-reduce waited for a
-    device that never came), so such runs draw in their own process."""
-    one_device = devices == 1 and processes.count == 1
-    return Painter() if processes.writer and one_device else nullcontext()
 
 
 def add_process_flags(p: cli.ArgumentParser) -> None:
