@@ -84,7 +84,7 @@ def test_clipped_gradients(case, mode):
 def test_one_adam_update(case, mode):
     b = ragged_batch()
     weights = case.weights
-    cfg = TrainConfig(lr=1e-2, max_norm=0.5)
+    cfg = TrainConfig(lr=1e-2, lr_schedule="constant", max_norm=0.5)
     tx = jtrain.make_optimizer(cfg, steps_per_epoch=1)
     params = jax_params(weights, mode, case.cfg)
     grads = jax.grad(jax_loss)(params, b, case.cfg)

@@ -38,9 +38,9 @@ def int_at_least(lowest: int):
 positive_int = int_at_least(1)
 
 
-def device_count(text: str) -> int | None:
-    """argparse type of --devices: a positive integer, or "all" (None: every local device)."""
-    return None if text == "all" else positive_int(text)
+def device_count(text: str) -> int | str:
+    """argparse type of --devices: a positive integer, or "all"."""
+    return text if text == "all" else positive_int(text)
 
 
 def one_of(*values: str):
@@ -108,9 +108,10 @@ def add_cache_flag(p: argparse.ArgumentParser) -> None:
     )
 
 
-def compilation_cache(args: argparse.Namespace) -> None:
-    """Turn on JAX's persistent compilation cache where --jax-cache says (when jax is here)."""
-    if args.jax_cache:
+def compilation_cache(args: argparse.Namespace, backend: str = "jax") -> None:
+    """Turn on JAX's persistent compilation cache where --jax-cache says, for a run of the JAX
+    backend (when jax is here); a torch run leaves jax unimported."""
+    if args.jax_cache and backend == "jax":
         backends.use_compilation_cache(args.jax_cache)
 
 

@@ -42,13 +42,7 @@ class Backend:
         module = model.load_params(model.build(self.cfg.model), params)
         return train.init_state(module, self.tx)
 
-    def compile(
-        self,
-        state,
-        train_batches: Sequence[Batch],
-        eval_batches: Sequence[Batch],
-        decode_widths: Sequence[int] = (),
-    ):
+    def compile(self, state, train_batches: Sequence[Batch]) -> None:
         """Eager PyTorch has nothing to compile ahead."""
 
     def train_epoch(

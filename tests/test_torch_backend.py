@@ -343,7 +343,7 @@ def test_a_nonfinite_step_changes_nothing_and_halts_the_rest_unless_skipping(ski
     """As in JAX: word 11's encoder embedding is NaN, only the batch reading it has NaN loss."""
     cfg = Config(
         model=ModelConfig(vocab_size=12, embed_dim=6, hidden_dim=8, num_layers=2, dropout=0.0),
-        train=TrainConfig(lr=1e-2, skip_nonfinite=skip),
+        train=TrainConfig(lr=1e-2, lr_schedule="constant", skip_nonfinite=skip),
     )
     clean = []
     for seed in (0, 1, 3):
