@@ -126,10 +126,12 @@ def run_jax(weights, cfg: ModelConfig, batches):
 
 def run_torch(weights, cfg: ModelConfig, batches):
     module = TorchBackend(Config(model=cfg)).from_numpy(weights).train()
-    opt = ttrain.make_optimizer(TRAIN, STEPS)(module.parameters())
+    opt = ttrain.make_optimizer(TRAIN, module.parameters())
+    training = ttrain.Training(module, opt, torch.Generator())  # dropout 0: never drawn from
+    schedule = ttrain.learning_rate(TRAIN, STEPS)
     losses = []
     for b in batches:
-        m = ttrain.train_step(module, opt, b)
+        m = ttrain.train_step(training, b, TRAIN, schedule)
         losses.append(m["loss_sum"] / m["count"])
     return losses, TorchBackend.to_numpy(module)
 

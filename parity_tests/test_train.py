@@ -6,6 +6,7 @@ that mode runs the first 3 of the 20 steps; the jitted modes run all 20.
 
 import jax
 import numpy as np
+import torch
 from shared import (
     assert_close,
     assert_close_dicts,
@@ -38,10 +39,12 @@ def test_twenty_training_steps(case, mode):
         losses_j.append(float(m["loss_sum"] / m["count"]))
         norms.append(float(m["grad_norm"]))
     module = torch_model(case.weights, mode, case.cfg).train()
-    opt = ttrain.make_optimizer(TRAIN, STEPS)(module.parameters())
+    opt = ttrain.make_optimizer(TRAIN, module.parameters())
+    training = ttrain.Training(module, opt, torch.Generator())  # dropout 0: never drawn from
+    schedule = ttrain.learning_rate(TRAIN, STEPS)
     losses_t = []
     for b in batches:
-        m = ttrain.train_step(module, opt, b)
+        m = ttrain.train_step(training, b, TRAIN, schedule)
         losses_t.append(float(m["loss_sum"] / m["count"]))
     if mode.jit:
         assert min(norms) < TRAIN.max_norm < max(norms), "steps on both sides of the clip"
