@@ -16,12 +16,12 @@ The notebook's `random` is replaced by a random.Random whose draws the test make
 
 import random
 
+import notebook
 import numpy as np
 import pytest
 import torch
 from shared import assert_close, assert_close_dicts
 
-from benchmarks import notebook
 from revseq.batching import Batch, Encoded, make_batch
 from revseq.config import Config, ModelConfig, TrainConfig
 from revseq.init import init_params
