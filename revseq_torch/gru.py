@@ -27,7 +27,7 @@ class Dropout(nn.Dropout):
         if not self.training or self.p == 0:
             return x
         keep = torch.empty_like(x).bernoulli_(1 - self.p, generator=self.generator)
-        return x * keep / (1 - self.p)
+        return x * keep.div_(1 - self.p)
 
 
 def cell(xp: torch.Tensor, h: torch.Tensor, w_hh: torch.Tensor, b_hh: torch.Tensor):
