@@ -6,20 +6,19 @@ that mode runs the first 3 of the 20 steps; the jitted modes run all 20.
 
 import jax
 import numpy as np
-import torch
 from shared import (
     assert_close,
     assert_close_dicts,
     bahdanau_only_unjitted,
     jax_params,
     ragged_batch,
+    torch_losses,
     torch_model,
 )
 
 from revseq.config import TrainConfig
 from revseq_jax import model
 from revseq_jax import train as jtrain
-from revseq_torch import train as ttrain
 
 STEPS = 20
 TRAIN = TrainConfig(epochs=1, lr=1e-2, lr_schedule="cosine", max_norm=0.33)
@@ -38,14 +37,8 @@ def test_twenty_training_steps(case, mode):
         state, m = step(state, b, key)
         losses_j.append(float(m["loss_sum"] / m["count"]))
         norms.append(float(m["grad_norm"]))
-    module = torch_model(case.weights, mode, case.cfg).train()
-    opt = ttrain.make_optimizer(TRAIN, module.parameters())
-    training = ttrain.Training(module, opt, torch.Generator())  # dropout 0: never drawn from
-    schedule = ttrain.learning_rate(TRAIN, STEPS)
-    losses_t = []
-    for b in batches:
-        m = ttrain.train_step(training, b, TRAIN, schedule)
-        losses_t.append(float(m["loss_sum"] / m["count"]))
+    module = torch_model(case.weights, mode, case.cfg)
+    losses_t = torch_losses(module, batches, TRAIN, STEPS)
     if mode.jit:
         assert min(norms) < TRAIN.max_norm < max(norms), "steps on both sides of the clip"
         assert losses_j[-1] < losses_j[0]
