@@ -18,9 +18,10 @@ import numpy as np
 import torch
 
 from revseq.batching import Batch
-from revseq.config import Config, ModelConfig
+from revseq.config import Config, ModelConfig, TrainConfig
 from revseq.vocab import EOS, PAD, SOS
 from revseq_jax.backend import Backend as JaxBackend
+from revseq_torch import train as torch_train
 from revseq_torch.backend import Backend as TorchBackend
 from revseq_torch.model import Seq2Seq
 
@@ -128,6 +129,16 @@ def torch_model(arrays, mode: Mode, cfg: ModelConfig = CFG):
     return TorchBackend(Config(model=cfg)).from_numpy(
         {k: v.astype(mode.dtype) for k, v in arrays.items()}
     )
+
+
+def torch_losses(module: Seq2Seq, batches, cfg: TrainConfig, steps_per_epoch: int) -> list:
+    """The loss of each torch train_step over the batches, the module trained in place (its
+    dropout 0: the generator is never drawn from)."""
+    optimizer = torch_train.make_optimizer(cfg, module.parameters())
+    training = torch_train.Training(module.train(), optimizer, torch.Generator())
+    schedule = torch_train.learning_rate(cfg, steps_per_epoch)
+    metrics = [torch_train.train_step(training, b, cfg, schedule) for b in batches]
+    return [m["loss_sum"] / m["count"] for m in metrics]
 
 
 def ragged_batch(seed: int = 0, p_force: float = 0.5, lengths=LENGTHS, width: int = 10) -> Batch:

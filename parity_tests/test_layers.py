@@ -67,7 +67,7 @@ def test_encoder(weights, mode):
         jax_params(weights, mode), jnp.asarray(src)
     )
     with torch.no_grad():
-        enc_t, h_t = torch_model(weights, mode).encode(torch.from_numpy(src).long())
+        enc_t, h_t = torch_model(weights, mode).encoder(torch.from_numpy(src).long())
     assert_close("encoder outputs", enc_j, mode.np(enc_t), mode.tol)
     assert_close("encoder states", h_j, mode.np(h_t), mode.tol)
     assert (np.asarray(enc_j)[src == PAD] == 0).all()
@@ -134,9 +134,9 @@ def test_one_decoder_step(case, mode):
     m = torch_model(case.weights, mode, cfg)
     with torch.no_grad():
         src = torch.from_numpy(b.src).long()
-        enc, _ = m.encode(src)
+        enc, _ = m.encoder(src)
         keys = m.decoder.attention.project_keys(enc)
-        h_t, logits_t, w_t = m.decoder_step(
+        h_t, logits_t, w_t = m.decoder(
             torch.from_numpy(h),
             torch.from_numpy(y).long(),
             keys,

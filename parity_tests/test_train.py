@@ -7,13 +7,13 @@ from shared import (
     assert_close_dicts,
     jax_params,
     ragged_batch,
+    torch_losses,
     torch_model,
 )
 
 from revseq.config import TrainConfig
 from revseq_jax import model
 from revseq_jax import train as jtrain
-from revseq_torch import train as ttrain
 
 STEPS = 20
 TRAIN = TrainConfig(epochs=1, lr=1e-2, lr_schedule="cosine", max_norm=0.33)
@@ -31,12 +31,8 @@ def test_twenty_training_steps(case, mode):
         state, m = step(state, b, key)
         losses_j.append(float(m["loss_sum"] / m["count"]))
         norms.append(float(m["grad_norm"]))
-    module = torch_model(case.weights, mode, case.cfg).train()
-    opt = ttrain.make_optimizer(TRAIN, STEPS)(module.parameters())
-    losses_t = []
-    for b in batches:
-        m = ttrain.train_step(module, opt, b)
-        losses_t.append(float(m["loss_sum"] / m["count"]))
+    module = torch_model(case.weights, mode, case.cfg)
+    losses_t = torch_losses(module, batches, TRAIN, STEPS)
     if mode.jit:
         assert min(norms) < TRAIN.max_norm < max(norms), "steps on both sides of the clip"
         assert losses_j[-1] < losses_j[0]

@@ -20,7 +20,7 @@ class ModelConfig:
     dropout: float = 0.0
     # Time steps per lax.scan body in the JAX backend (lax.scan's `unroll`): how the loops are
     # compiled, never what they compute. 1 is fastest on the 2-core CPU this was measured on;
-    # `python scripts/benchmark.py` prints the step time at 1, 2 and 4 on any device.
+    # `python -m benchmarks` prints the step time at 1, 2 and 4 on any device.
     scan_unroll: int = 1
     # Attention (docs/length-generalisation.md): "bahdanau", the notebook's content-only
     # additive attention, or "location", the hybrid of Chorowski et al. (2015) whose energy

@@ -18,6 +18,8 @@ from revseq import checkpoint, resume
 SETTINGS = ["--preset", "tiny", "--epochs", "3", "--n-train", "640", "--chunk", "4"]
 # The training call during which to crash: inside epoch 2 (JAX calls hold up to 4 batches).
 MID_EPOCH_2 = {"jax": "9", "torch": "30"}
+# Torch with dropout: its generator's state (rng.state in `last`) must come back exactly too.
+FLAGS = {"jax": [], "torch": ["--dropout", "0.1"]}
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +30,9 @@ def references(tmp_path_factory) -> dict[str, Path]:
     def get(backend: str) -> Path:
         if backend not in made:
             out = root / backend
-            proc = script("train.py", *SETTINGS, "--backend", backend, "--out", str(out))
+            proc = script(
+                "train.py", *SETTINGS, *FLAGS[backend], "--backend", backend, "--out", str(out)
+            )
             assert proc.returncode == 0, proc.stderr
             made[backend] = out
         return made[backend]
@@ -39,7 +43,9 @@ def references(tmp_path_factory) -> dict[str, Path]:
 def start(out: Path, backend: str = "jax", **env: str):
     """train.py, crashing where REVSEQ_CRASH says (tests/crash_train.py)."""
     crash = Path(__file__).with_name("crash_train.py")
-    return run_file(crash, *SETTINGS, "--backend", backend, "--out", str(out), **env)
+    return run_file(
+        crash, *SETTINGS, *FLAGS[backend], "--backend", backend, "--out", str(out), **env
+    )
 
 
 def metrics(run: Path) -> list[dict]:

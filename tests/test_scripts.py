@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import script
+from helpers import run_module, script
 
 from revseq import checkpoint
 from revseq.config import ModelConfig
@@ -271,8 +271,8 @@ def test_bad_input_gives_one_line_and_a_nonzero_exit_and_changes_no_file(
 @pytest.mark.integration
 def test_benchmark_prints_the_table_for_both_backends(tmp_path):
     out = tmp_path / "bench.json"
-    proc = script(
-        "benchmark.py",
+    proc = run_module(
+        "benchmarks",
         "--preset",
         "tiny",
         "--repeats",
