@@ -10,8 +10,9 @@ orders of magnitude while the implementation is right; torch's TF32 is turned of
 Cases in float64 are skipped, with the reason, on a platform without float64 (TPU).
 
 What is expensive is made once per session, also across pytest-xdist's workers: the runs of
-`scripts/train.py` that many tests read (`trained_run`), and the compiled programs of every
-`train.py` the tests launch (JAX's persistent cache in the session's temporary folder).
+`scripts/train.py` that many tests read (`trained_run`), and every compiled program that took
+a second or more (JAX's persistent cache in the session's temporary folder, for the tests and
+the scripts they launch).
 """
 
 import os
@@ -42,6 +43,8 @@ def pytest_configure(config):
     spin several threads over the same cores slow every one of them many times over."""
     if "REVSEQ_JAX_CACHE" not in os.environ:
         os.environ["REVSEQ_JAX_CACHE"] = tempfile.mkdtemp(prefix="revseq-test-jax-cache-")
+    # The tests' own process too: the same train steps are compiled by many tests.
+    jax.config.update("jax_compilation_cache_dir", os.environ["REVSEQ_JAX_CACHE"])
     if (config.getoption("numprocesses", None) or 0) > 1:
         os.environ.setdefault("OMP_NUM_THREADS", "1")
 

@@ -8,12 +8,13 @@ from pathlib import Path
 
 import numpy as np
 
-from revseq import backends, checkpoint, evaluation
-from revseq.batching import edges_for
-from revseq.data import Sentence
 from revseq.errors import RevseqError
-from revseq.metrics import Decoded
-from revseq.vocab import SPECIALS, UNK, Vocabulary
+from revseq.report import evaluation
+from revseq.report.metrics import Decoded
+from revseq.task.batching import edges_for
+from revseq.task.data import Sentence
+from revseq.task.vocab import SPECIALS, UNK, Vocabulary
+from revseq.training import backends, checkpoint
 
 # The longest sentence the tools take. The GRUs have no length limit, but every new padded
 # length compiles anew (JAX) and a model trained on 3-10 words is lost long before this.
@@ -43,7 +44,7 @@ class Model:
     """A checkpoint loaded into a backend."""
 
     ckpt: checkpoint.Checkpoint
-    backend: object
+    backend: backends.Backend
     params: object
 
     @classmethod
@@ -65,7 +66,7 @@ class Model:
         """Predictions and attention for each sentence, independent of the others: greedy
         for beam 1, else a beam search of that width; with restore_unk, each predicted <UNK>
         becomes the source word it attends to. attention "uniform" or "mirror": greedy with
-        every step's weights fixed by that rule (revseq.ablation)."""
+        every step's weights fixed by that rule (revseq.report.ablation)."""
         for i, s in enumerate(sentences):
             if len(s) > MAX_WORDS:
                 raise RevseqError(

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from revseq import cli, probes, report, report_files, run_folder
-from revseq.backends import BACKENDS
-from revseq.data import split_words
+from revseq import cli
 from revseq.errors import RevseqError
 from revseq.inference import Model
+from revseq.report import markdown, outputs, probes
+from revseq.task.data import split_words
+from revseq.training import run_folder
+from revseq.training.backends import BACKENDS
 
 
 def read_sentences(path: Path) -> list[tuple[str, ...]]:
@@ -50,8 +52,8 @@ def main() -> None:
     model = Model.load(args.checkpoint, args.backend)
     options = cli.decoding_options(args)
     items = model.decode(read_sentences(args.sentences or args.checkpoint / "test.txt"), **options)
-    print(report.examples(items, args.examples))
-    print(report.accuracy_line(items))
+    print(markdown.examples(items, args.examples))
+    print(markdown.accuracy_line(items))
     if args.report:
         ev = probes.gather(
             lambda s: model.decode(s, **options),
@@ -65,7 +67,7 @@ def main() -> None:
         title = f"revseq evaluation of {args.checkpoint}" + (
             f", beam {args.beam}" if args.beam > 1 else ""
         )
-        report_files.write(args.report, ev, history, title)
+        outputs.write(args.report, ev, history, title)
         print(f"Wrote {args.report / 'report.md'} and its figures")
 
 

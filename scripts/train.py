@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from revseq import cli, record, run, run_folder
-from revseq.backends import BACKENDS
-from revseq.config import (
+from revseq import cli
+from revseq.task.config import (
     ATTENTION_PRIORS,
     ATTENTIONS,
     COMPUTE_DTYPES,
@@ -14,7 +13,9 @@ from revseq.config import (
     PRESETS,
     preset,
 )
-from revseq.processes import Processes, initialize
+from revseq.training import record, run, run_folder
+from revseq.training.backends import BACKENDS
+from revseq.training.processes import Processes, initialize
 
 # flag -> (type, help); each overrides the preset's setting of the same name.
 SETTINGS = {

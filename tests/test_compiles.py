@@ -8,10 +8,10 @@ import jax
 import numpy as np
 import pytest
 
-from revseq import probes
-from revseq.config import preset
-from revseq.conventions import EVAL_BATCH
-from revseq.run import epoch_batches, prepare
+from revseq.report import probes
+from revseq.task.config import preset
+from revseq.task.conventions import EVAL_BATCH
+from revseq.training.run import epoch_batches, prepare
 from revseq_jax.backend import Backend
 
 CFG = preset("tiny").replace(n_train=256, n_val=64, n_test=64)
@@ -31,10 +31,14 @@ class Compilations:
 
 @pytest.fixture
 def compilations():
+    """A Compilations listening for the test; the persistent cache (conftest.py) is off, since
+    a program found there is not compiled and the counts would depend on other tests."""
     counter = Compilations()
+    jax.config.update("jax_enable_compilation_cache", False)
     jax.monitoring.register_event_duration_secs_listener(counter)
     yield counter
     jax.monitoring.unregister_event_duration_listener(counter)
+    jax.config.update("jax_enable_compilation_cache", True)
 
 
 def report_decodes(backend, params, widths, edges) -> None:

@@ -3,8 +3,16 @@
 import numpy as np
 import pytest
 
-from revseq.config import DataConfig
-from revseq.metrics import (
+from revseq.report.analysis import (
+    NEEDS_ATTENTION,
+    POINTER_ENOUGH,
+    RULE_EXACT,
+    analysis,
+    attention_role,
+    rule_verdict,
+)
+from revseq.report.markdown import accuracy_line, example, markdown
+from revseq.report.metrics import (
     Decoded,
     attention_by_position,
     attention_stats,
@@ -12,18 +20,8 @@ from revseq.metrics import (
     normalized_entropy,
     token_accuracy,
 )
-from revseq.probes import Evidence, ablate
-from revseq.report import (
-    NEEDS_ATTENTION,
-    POINTER_ENOUGH,
-    RULE_EXACT,
-    accuracy_line,
-    analysis,
-    attention_role,
-    example,
-    markdown,
-    rule_verdict,
-)
+from revseq.report.probes import Evidence, ablate
+from revseq.task.config import DataConfig
 
 
 def perfect(words):

@@ -1,7 +1,8 @@
 """The files a training run keeps in its folder, and the only code that writes them.
 
-run.json (revseq.record), test.txt, metrics.jsonl, best.* (revseq.checkpoint) and last.*
-(revseq.resume); every file is written atomically (revseq.checkpoint.atomic_write).
+run.json (revseq.training.record), test.txt, metrics.jsonl, best.* (revseq.training.checkpoint)
+and last.* (revseq.training.resume); every file is written atomically
+(revseq.training.checkpoint.atomic_write).
 """
 
 from __future__ import annotations
@@ -16,11 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
-from revseq import checkpoint, record, resume
-from revseq.config import Config
-from revseq.data import Sentence
 from revseq.errors import RevseqError
-from revseq.vocab import Vocabulary
+from revseq.task.config import Config
+from revseq.task.data import Sentence
+from revseq.task.vocab import Vocabulary
+from revseq.training import checkpoint, record, resume
 
 
 def new_run_dir(root: Path = Path("runs")) -> Path:

@@ -1,7 +1,8 @@
 """A training run, as a recipe: prepare the task; restore or initialise; for each epoch train,
 validate, keep the best and the last checkpoint; then evaluate the best on the test split.
 
-What the run writes lives in revseq.run_folder, the test-set report in revseq.finish.
+What the run writes lives in revseq.training.run_folder, the test-set report in
+revseq.report.finish.
 """
 
 from __future__ import annotations
@@ -15,18 +16,19 @@ from typing import NamedTuple
 import numpy as np
 from tqdm import tqdm
 
-from revseq import backends, finish, record
-from revseq.batching import Batch, Encoded, batches, edges_for, encode, plan, with_unknowns
-from revseq.config import Config
-from revseq.conventions import EVAL_BATCH
-from revseq.data import Splits, make_splits, task_words
 from revseq.errors import RevseqError, StoppedError
-from revseq.init import init_params
-from revseq.metrics import Decoded
-from revseq.processes import Processes
-from revseq.resume import Progress
-from revseq.run_folder import RunFolder
-from revseq.vocab import Vocabulary
+from revseq.report import finish
+from revseq.report.metrics import Decoded
+from revseq.task.batching import Batch, Encoded, batches, edges_for, encode, plan, with_unknowns
+from revseq.task.config import Config
+from revseq.task.conventions import EVAL_BATCH
+from revseq.task.data import Splits, make_splits, task_words
+from revseq.task.init import init_params
+from revseq.task.vocab import Vocabulary
+from revseq.training import backends, record
+from revseq.training.processes import Processes
+from revseq.training.resume import Progress
+from revseq.training.run_folder import RunFolder
 
 
 class Task(NamedTuple):
@@ -70,7 +72,7 @@ def train(
     JAX, how many local devices share each batch, None for all): train, keep the best weights
     by validation loss and the state to resume from, evaluate the best on the test split.
     stop() is asked between steps; when it holds, the run saves `last` and raises
-    StoppedError. Returns the decoded test sentences; revseq.run_folder lists the files.
+    StoppedError. Returns the decoded test sentences; revseq.training.run_folder lists the files.
     `processes`: this process's place in a multi-process JAX run, all of which call this
     (only process 0 writes and logs; default: the only process)."""
     cfg.validate()
@@ -143,7 +145,9 @@ def _quiet(line: str) -> None:
     """The log of a process that does not write."""
 
 
-def open_backend(name: str, cfg: Config, steps_per_epoch: int, devices: int | None):
+def open_backend(
+    name: str, cfg: Config, steps_per_epoch: int, devices: int | None
+) -> backends.Backend:
     """The run's backend, refused (before any file is made) when a batch does not split
     evenly over its devices."""
     backend = backends.load(name, cfg, steps_per_epoch, devices)
@@ -156,7 +160,7 @@ def open_backend(name: str, cfg: Config, steps_per_epoch: int, devices: int | No
     return backend
 
 
-def describe(backend, task: Task, folder: RunFolder) -> str:
+def describe(backend: backends.Backend, task: Task, folder: RunFolder) -> str:
     """The run's first log line."""
     s = task.splits
     return (
@@ -169,7 +173,7 @@ def describe(backend, task: Task, folder: RunFolder) -> str:
 def restore_or_init(saved, backend, cfg: Config, steps: int, rng: np.random.Generator, log):
     """(training state, Progress): from the `last` checkpoint's (arrays, progress) when there
     is one (rng set back to where that epoch's draws began), else fresh weights from the run's
-    seed (revseq.init) at epoch 1."""
+    seed (revseq.task.init) at epoch 1."""
     if saved is None:
         return backend.start(init_params(cfg.model, cfg.train.seed)), Progress()
     arrays, progress = saved
@@ -189,7 +193,7 @@ def epochs(cfg: Config, task: Task, rng: np.random.Generator, progress: Progress
         yield epoch_batches(cfg, task.train, task.edges, rng)
 
 
-def compile_steps(backend, state, train_batches: list[Batch], log):
+def compile_steps(backend: backends.Backend, state, train_batches: list[Batch], log):
     """Compile the train step for every batch shape before training (JAX; torch: nothing), so
     that the first epoch's time is training; the decoders compile when first called."""
     start = time.perf_counter()
@@ -199,7 +203,9 @@ def compile_steps(backend, state, train_batches: list[Batch], log):
         log(f"Compiled the train step for {shapes} shape(s) in {seconds:.1f}s")
 
 
-def train_epoch(backend, state, batches_: list[Batch], progress: Progress, folder, stop):
+def train_epoch(
+    backend: backends.Backend, state, batches_: list[Batch], progress: Progress, folder, stop
+):
     """Train on the epoch's batches from progress.position on -> (state, summed metrics).
 
     A non-finite step stops the run (unless TrainConfig.skip_nonfinite); a stop() request
@@ -234,7 +240,9 @@ def train_epoch(backend, state, batches_: list[Batch], progress: Progress, folde
     return state, sums
 
 
-def validate(backend, state, task: Task, progress: Progress, sums: dict, started: float) -> dict:
+def validate(
+    backend: backends.Backend, state, task: Task, progress: Progress, sums: dict, started: float
+) -> dict:
     """The epoch's metrics.jsonl row: train loss, free-running validation loss, exact match
     and alignment, seconds since `started` (and skipped steps). A non-finite validation
     loss stops the run."""

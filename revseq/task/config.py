@@ -45,7 +45,7 @@ DECODER_INITS = ("encoder", "zeros", "learned")
 @dataclass(frozen=True)
 class DataConfig:
     """The generated reversal task: split sizes, sentence lengths in words, and how many
-    distinct words (the notebook's 34, or fewer, or more with made-up ones: revseq.data).
+    distinct words (the notebook's 34, or fewer, or more with made-up ones: revseq.task.data).
     The defaults are the default preset's."""
 
     n_train: int = 16000

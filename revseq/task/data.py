@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from revseq.config import DataConfig
 from revseq.errors import RevseqError
+from revseq.task.config import DataConfig
 
 # The notebook's word list, in its order.
 WORDS: tuple[str, ...] = (

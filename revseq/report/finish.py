@@ -1,19 +1,21 @@
 """After training: the best checkpoint evaluated on the test split, the Part 4 analysis, and
-the report folder (revseq.report_files)."""
+the report folder (revseq.report.outputs)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
 
-from revseq import checkpoint, evaluation, probes, report, report_files
-from revseq.config import DataConfig
-from revseq.metrics import Decoded
+from revseq.report import analysis, evaluation, markdown, outputs, probes
+from revseq.report.metrics import Decoded
+from revseq.task.config import DataConfig
+from revseq.training import checkpoint
+from revseq.training.backends import Backend
 
 
 def evaluate_best(
     out: Path,
-    backend,
+    backend: Backend,
     task,
     data: DataConfig,
     history: list[dict],
@@ -23,7 +25,7 @@ def evaluate_best(
     """Reload `best` from the run folder, decode the test split and the probes, log the
     examples, the accuracy line and the analysis, write the report files (only the writer,
     in a run of several processes, which all decode); returns the decoded test sentences.
-    `task` is revseq.run.Task."""
+    `task` is revseq.training.run.Task."""
     log("Loading the best model for evaluation...")
     params = backend.from_numpy(checkpoint.load(out).params)
 
@@ -33,14 +35,14 @@ def evaluate_best(
         return evaluation.decode(backend, params, task.vocab, sentences, edges, attention=attention)
 
     items = decode(task.splits.test)
-    log("\n" + report.examples(items))
-    log(report.accuracy_line(items))
+    log("\n" + markdown.examples(items))
+    log(markdown.accuracy_line(items))
     ev = probes.gather(decode, items, data, greedy=decode, attention=backend.cfg.model.attention)
-    analysis = report.analysis(items, ev)
-    log("\n" + analysis)
+    text = analysis.analysis(items, ev)
+    log("\n" + text)
     if writer:
         title = f"revseq run ({backend.name})"
-        report_files.write(out, ev, history, title, analysis)
+        outputs.write(out, ev, history, title, text)
     log(
         f"\nWrote {out}: run.json, best.safetensors, last.safetensors (+ .json), "
         "metrics.jsonl, test.txt, report.md, attention_heatmap.png, attention_*.png, "
