@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from revseq import checkpoint, evaluation, probes, report, report_files
+from revseq.as_typed import restore
 from revseq.config import DataConfig
 from revseq.metrics import Decoded
 from revseq.painter import Painter
@@ -25,21 +26,31 @@ def evaluate_best(
     """Reload `best` from the run folder, decode the test split and the probes, log the
     examples, the accuracy line and the analysis, write the report files (only the writer,
     in a run of several processes, which all decode; the figures by the painter's workers
-    when given); returns the decoded test sentences. `task` is revseq.run.Task."""
+    when given); returns the decoded test sentences, every prediction written as the user
+    gets it (revseq.as_typed), so the exact match counts those. `task` is revseq.run.Task."""
     log("Loading the best model for evaluation...")
     params = backend.from_numpy(checkpoint.load(out).params)
 
     edges = probes.decode_edges(data, task.edges)
 
-    def decode(sentences, attention="model"):
-        return evaluation.decode(backend, params, task.vocab, sentences, edges, attention=attention)
+    def decode(sentences, attention="model"):  # scored as the user sees them (as_typed)
+        vocab = task.vocab
+        items = evaluation.decode(backend, params, vocab, sentences, edges, attention=attention)
+        return [restore(d, task.vocab) for d in items]
 
     items = decode(task.splits.test)
     log("\n" + report.examples(items))
     log(report.accuracy_line(items))
     if writer:  # the figures of the test split, drawn (by the painter) while the probes decode
         report_files.start(out, items, history, painter)
-    ev = probes.gather(decode, items, data, greedy=decode, attention=backend.cfg.model.attention)
+    ev = probes.gather(
+        decode,
+        items,
+        data,
+        greedy=decode,
+        attention=backend.cfg.model.attention,
+        words=probes.probe_words(task.vocab),
+    )
     analysis = report.analysis(items, ev)
     log("\n" + analysis)
     if writer:

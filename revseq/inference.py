@@ -2,40 +2,23 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from revseq import backends, checkpoint, evaluation
+from revseq.as_typed import restore
 from revseq.batching import edges_for
 from revseq.data import Sentence
 from revseq.errors import RevseqError
 from revseq.metrics import Decoded
-from revseq.vocab import SPECIALS, UNK, Vocabulary
 
 # The longest sentence the tools take. The GRUs have no length limit, but every new padded
 # length compiles anew (JAX) and a model trained on 3-10 words is lost long before this.
 MAX_WORDS = 100
 
 
-def restore_unknown(d: Decoded, vocab: Vocabulary) -> Decoded:
-    """Each <UNK> in the prediction replaced by a source word the vocabulary lacks: of the
-    source positions that read <UNK>, the one its step attends to most (the rare-word copy of
-    Luong et al., 2015). Restricting the choice to those positions matters: a step's attention
-    peak need not sit on the word it copies. With no unknown word in the source, <UNK> stays."""
-    unk = SPECIALS[UNK]
-    unknown = [i for i, w in enumerate(d.source) if vocab.stoi.get(w, UNK) == UNK]
-    if unk not in d.prediction or not unknown:
-        return d
-    words = [
-        d.source[unknown[int(np.argmax(d.attention[t, unknown]))]]
-        if w == unk and t < len(d.attention)
-        else w
-        for t, w in enumerate(d.prediction)
-    ]
-    return dataclasses.replace(d, prediction=tuple(words))
+# The rare-word copy of <UNK>s is one case of the as-typed rule (revseq.as_typed).
+restore_unknown = restore
 
 
 @dataclass
@@ -63,8 +46,10 @@ class Model:
         attention: str = "model",
     ) -> list[Decoded]:
         """Predictions and attention for each sentence, independent of the others: greedy
-        for beam 1, else a beam search of that width; with restore_unk, each predicted <UNK>
-        becomes the source word it attends to. attention "uniform" or "mirror": greedy with
+        for beam 1, else a beam search of that width; with restore_unk (the default), each
+        predicted word is written as the source word it copies, as typed, and each <UNK> as
+        the unknown source word it attends to (revseq.as_typed); without, the vocabulary's
+        words and <UNK>s the model emitted. attention "uniform" or "mirror": greedy with
         every step's weights fixed by that rule (revseq.ablation)."""
         for i, s in enumerate(sentences):
             if len(s) > MAX_WORDS:
@@ -84,4 +69,4 @@ class Model:
             length_penalty=length_penalty,
             attention=attention,
         )
-        return [restore_unknown(d, self.ckpt.vocab) for d in items] if restore_unk else items
+        return [restore(d, self.ckpt.vocab) for d in items] if restore_unk else items

@@ -15,7 +15,7 @@ from typing import NamedTuple
 import numpy as np
 from tqdm import tqdm
 
-from revseq import backends, finish, probes, record
+from revseq import backends, corpus, finish, probes, record
 from revseq.batching import Batch, Encoded, batches, edges_for, encode, plan, with_unknowns
 from revseq.config import Config
 from revseq.conventions import EVAL_BATCH
@@ -47,23 +47,29 @@ ONE_PROCESS = OneProcess()
 
 
 class Task(NamedTuple):
-    """A run's generated data: splits, vocabulary, bucket lengths, encoded train split, and
-    fixed validation batches."""
+    """A run's data: splits, vocabulary, bucket lengths, encoded train split, fixed
+    validation batches, and for a corpus run the lines it prints about its corpus."""
 
     splits: Splits
     vocab: Vocabulary
     edges: tuple[int, ...]
     train: Encoded
     val_batches: list[Batch]
+    corpus: tuple[str, ...] = ()
 
 
-def prepare(cfg: Config, rng: np.random.Generator) -> Task:
-    """Draw the splits from rng and encode them; rng goes on to drive the epochs' shuffles."""
-    splits = make_splits(cfg.data, rng)
-    vocab = Vocabulary(task_words(cfg.data.n_words))
+def prepare(cfg: Config, rng: np.random.Generator, folder: Path | None = None) -> Task:
+    """Draw the splits from rng and encode them; rng goes on to drive the epochs' shuffles.
+    A corpus run (revseq.corpus) reads its splits from the file, or from the run folder
+    `folder` a resumed run gives, and draws nothing from rng."""
+    lines = []
+    if cfg.data.corpus:
+        splits, vocab, lines = corpus.prepare(cfg, folder)
+    else:
+        splits, vocab = make_splits(cfg.data, rng), Vocabulary(task_words(cfg.data.n_words))
     edges = edges_for(cfg.data.max_len, cfg.data.min_len, cfg.train.length_buckets)
     val_batches = batches(encode(splits.val, vocab), EVAL_BATCH, edges)
-    return Task(splits, vocab, edges, encode(splits.train, vocab), val_batches)
+    return Task(splits, vocab, edges, encode(splits.train, vocab), val_batches, tuple(lines))
 
 
 def epoch_batches(cfg: Config, data: Encoded, edges, rng: np.random.Generator) -> list[Batch]:
@@ -136,12 +142,13 @@ def _run(
     log = log if processes.writer else _quiet
     stop = processes.agreed(stop)
     rng = np.random.default_rng(cfg.train.seed)
-    task = prepare(cfg, rng)
+    task = prepare(cfg, rng, out if resuming else None)
     steps = len(plan(task.train.lengths, cfg.train.batch_size, task.edges))
     backend = open_backend(backend_name, cfg, steps, devices)
     folder = RunFolder(out, cfg, task.vocab, backend_name, processes.writer)
     saved = folder.load_last() if resuming and folder.has_last() else None  # before any write
     folder.reopen(task.splits.test) if resuming else folder.create(task.splits.test)
+    folder.save_corpus(task.splits, task.corpus)
     log(describe(backend, task, folder))
     state, progress = restore_or_init(saved, backend, cfg, steps, rng, log)
     folder.write_metrics(progress.history)
@@ -180,12 +187,15 @@ def open_backend(name: str, cfg: Config, steps_per_epoch: int, devices: int | No
 
 
 def describe(backend, task: Task, folder: RunFolder) -> str:
-    """The run's first log line."""
+    """The run's first log line (after a corpus run's lines about its corpus)."""
     s = task.splits
-    return (
-        f"Backend {folder.backend_name} on {backend.where} | "
-        f"{len(s.train)}/{len(s.val)}/{len(s.test)} sentences | "
-        f"vocabulary {len(task.vocab)} | buckets {task.edges} | run folder {folder.path}"
+    return "\n".join(
+        [
+            *task.corpus,
+            f"Backend {folder.backend_name} on {backend.where} | "
+            f"{len(s.train)}/{len(s.val)}/{len(s.test)} sentences | "
+            f"vocabulary {len(task.vocab)} | buckets {task.edges} | run folder {folder.path}",
+        ]
     )
 
 

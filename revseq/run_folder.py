@@ -1,7 +1,8 @@
 """The files a training run keeps in its folder, and the only code that writes them.
 
-run.json (revseq.record), test.txt, metrics.jsonl, best.* (revseq.checkpoint) and last.*
-(revseq.resume); every file is written atomically (revseq.checkpoint.atomic_write).
+run.json (revseq.record), test.txt, metrics.jsonl, best.* (revseq.checkpoint), last.*
+(revseq.resume) and, for a corpus run, corpus/ (revseq.corpus); every file is written
+atomically (revseq.checkpoint.atomic_write).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from revseq import checkpoint, record, resume
+from revseq import checkpoint, corpus, record, resume
 from revseq.config import Config
 from revseq.data import Sentence
 from revseq.errors import RevseqError
@@ -69,6 +70,13 @@ class RunFolder:
         for tmp in self.path.glob(".*.tmp"):
             tmp.unlink()
         self._write_test(test)
+
+    @_writer_only
+    def save_corpus(self, splits, lines: list[str]) -> None:
+        """A corpus run's splits and what reading its corpus found (revseq.corpus), once:
+        a resumed run keeps what the folder has."""
+        if self.cfg.data.corpus and not (self.path / corpus.FOLDER / corpus.ABOUT).exists():
+            corpus.save(self.path, splits, lines)
 
     def _write_test(self, test: Sequence[Sentence]) -> None:
         text = "".join(" ".join(s) + "\n" for s in test)
