@@ -18,6 +18,7 @@ file and the SHA-256 of its bytes, checked when a new run reads it.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections import Counter
@@ -166,19 +167,20 @@ def configure(cfg: Config, path: Path, n_train: int | None = None) -> Config:
     )
 
 
-def prepare(cfg: Config, folder: Path | None = None) -> tuple[Splits, Vocabulary, list[str]]:
-    """(splits, vocabulary, lines to print) of a corpus run: from the run folder's copy when
-    `folder` has one (a resume), else from the file, which must still have the digest the run
-    was configured with."""
+def prepare(cfg: Config, folder: Path | None = None) -> tuple[Splits, Vocabulary]:
+    """(splits, vocabulary) of a corpus run, the splits' `about` the lines it prints: from the
+    run folder's copy when `folder` has one (a resume), else from the file, which must still
+    have the digest the run was configured with."""
     if folder is not None and (Path(folder) / FOLDER / ABOUT).is_file():
-        splits, lines = load(folder)
+        splits = load(folder)
     else:
         corpus = read(Path(cfg.data.corpus))
         if corpus.sha256 != cfg.data.corpus_sha256:
             raise RevseqError(f"{corpus.path} has changed since this run was configured")
         splits, kept_out = split(corpus, cfg, cfg.data.n_train)
-        lines = describe(corpus, splits, kept_out, _vocab(splits, cfg), cfg)
-    return splits, _vocab(splits, cfg), lines
+        about = describe(corpus, splits, kept_out, _vocab(splits, cfg), cfg)
+        splits = dataclasses.replace(splits, about=tuple(about))
+    return splits, _vocab(splits, cfg)
 
 
 def _vocab(splits: Splits, cfg: Config) -> Vocabulary:
@@ -192,18 +194,21 @@ def _vocab(splits: Splits, cfg: Config) -> Vocabulary:
     return vocab
 
 
-def save(folder: Path, splits: Splits, lines: list[str]) -> None:
-    """corpus/{train,val,test}.txt (one sentence a line, as typed) and corpus/about.json."""
+def save(folder: Path, splits: Splits) -> None:
+    """corpus/{train,val,test}.txt (one sentence a line, as typed) and corpus/about.json
+    (the splits' `about` lines)."""
     where = Path(folder) / FOLDER
     where.mkdir(parents=True, exist_ok=True)
     for name in SPLIT_NAMES:
         text = "".join(" ".join(s) + "\n" for s in getattr(splits, name))
         atomic_write(where / f"{name}.txt", text.encode())
-    atomic_write(where / ABOUT, (json.dumps({"lines": lines}, indent=2) + "\n").encode())
+    atomic_write(
+        where / ABOUT, (json.dumps({"lines": list(splits.about)}, indent=2) + "\n").encode()
+    )
 
 
-def load(folder: Path) -> tuple[Splits, list[str]]:
-    """The splits and lines that save wrote."""
+def load(folder: Path) -> Splits:
+    """The splits (and their `about` lines) that save wrote."""
     where = Path(folder) / FOLDER
     try:
         parts = {
@@ -213,4 +218,4 @@ def load(folder: Path) -> tuple[Splits, list[str]]:
         lines = list(json.loads((where / ABOUT).read_text())["lines"])
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise RevseqError(f"{where} is damaged ({e})") from None
-    return Splits(**parts), [*lines, f"  (splits read back from {where})"]
+    return Splits(**parts, about=(*lines, f"  (splits read back from {where})"))

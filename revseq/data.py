@@ -32,6 +32,8 @@ class Splits:
     train: list[Sentence]
     val: list[Sentence]
     test: list[Sentence]
+    # A corpus run's lines about where the splits came from (revseq.corpus); else none.
+    about: tuple[str, ...] = ()
 
 
 def reverse(sentence: Sentence) -> Sentence:

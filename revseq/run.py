@@ -47,29 +47,27 @@ ONE_PROCESS = OneProcess()
 
 
 class Task(NamedTuple):
-    """A run's data: splits, vocabulary, bucket lengths, encoded train split, fixed
-    validation batches, and for a corpus run the lines it prints about its corpus."""
+    """A run's data: splits, vocabulary, bucket lengths, encoded train split, and fixed
+    validation batches."""
 
     splits: Splits
     vocab: Vocabulary
     edges: tuple[int, ...]
     train: Encoded
     val_batches: list[Batch]
-    corpus: tuple[str, ...] = ()
 
 
 def prepare(cfg: Config, rng: np.random.Generator, folder: Path | None = None) -> Task:
     """Draw the splits from rng and encode them; rng goes on to drive the epochs' shuffles.
     A corpus run (revseq.corpus) reads its splits from the file, or from the run folder
     `folder` a resumed run gives, and draws nothing from rng."""
-    lines = []
     if cfg.data.corpus:
-        splits, vocab, lines = corpus.prepare(cfg, folder)
+        splits, vocab = corpus.prepare(cfg, folder)
     else:
         splits, vocab = make_splits(cfg.data, rng), Vocabulary(task_words(cfg.data.n_words))
     edges = edges_for(cfg.data.max_len, cfg.data.min_len, cfg.train.length_buckets)
     val_batches = batches(encode(splits.val, vocab), EVAL_BATCH, edges)
-    return Task(splits, vocab, edges, encode(splits.train, vocab), val_batches, tuple(lines))
+    return Task(splits, vocab, edges, encode(splits.train, vocab), val_batches)
 
 
 def epoch_batches(cfg: Config, data: Encoded, edges, rng: np.random.Generator) -> list[Batch]:
@@ -148,7 +146,7 @@ def _run(
     folder = RunFolder(out, cfg, task.vocab, backend_name, processes.writer)
     saved = folder.load_last() if resuming and folder.has_last() else None  # before any write
     folder.reopen(task.splits.test) if resuming else folder.create(task.splits.test)
-    folder.save_corpus(task.splits, task.corpus)
+    folder.save_corpus(task.splits)
     log(describe(backend, task, folder))
     state, progress = restore_or_init(saved, backend, cfg, steps, rng, log)
     folder.write_metrics(progress.history)
@@ -191,7 +189,7 @@ def describe(backend, task: Task, folder: RunFolder) -> str:
     s = task.splits
     return "\n".join(
         [
-            *task.corpus,
+            *s.about,
             f"Backend {folder.backend_name} on {backend.where} | "
             f"{len(s.train)}/{len(s.val)}/{len(s.test)} sentences | "
             f"vocabulary {len(task.vocab)} | buckets {task.edges} | run folder {folder.path}",

@@ -72,11 +72,11 @@ class RunFolder:
         self._write_test(test)
 
     @_writer_only
-    def save_corpus(self, splits, lines: list[str]) -> None:
+    def save_corpus(self, splits) -> None:
         """A corpus run's splits and what reading its corpus found (revseq.corpus), once:
         a resumed run keeps what the folder has."""
         if self.cfg.data.corpus and not (self.path / corpus.FOLDER / corpus.ABOUT).exists():
-            corpus.save(self.path, splits, lines)
+            corpus.save(self.path, splits)
 
     def _write_test(self, test: Sequence[Sentence]) -> None:
         text = "".join(" ".join(s) + "\n" for s in test)
