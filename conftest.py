@@ -1,4 +1,5 @@
-"""Settings for every test session (tests/ and parity_tests/), on whatever device JAX picks.
+"""Settings and shared fixtures of every test session (tests/ and parity_tests/), on whatever
+device JAX picks.
 
 Rank promotion raises, as in Equinox's tests: adding a [3H] bias to a [B, 3H] product must be
 written as an explicit broadcast, so a silently broadcast shape bug fails the tests instead.
@@ -7,11 +8,23 @@ Float32 matmuls run at full precision where numbers are compared: JAX's default 
 bfloat16 passes and on recent NVIDIA GPUs TF32, either of which misses the suites' 1e-5 by
 orders of magnitude while the implementation is right; torch's TF32 is turned off likewise.
 Cases in float64 are skipped, with the reason, on a platform without float64 (TPU).
+
+What is expensive is made once per session, also across pytest-xdist's workers: the runs of
+`scripts/train.py` that many tests read (`trained_run`), and the compiled programs of every
+`train.py` the tests launch (JAX's persistent cache in the session's temporary folder).
 """
+
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
 
 import jax
 import pytest
 import torch
+from filelock import FileLock
 
 jax.config.update("jax_numpy_rank_promotion", "raise")
 jax.config.update("jax_default_matmul_precision", "highest")
@@ -19,6 +32,18 @@ torch.backends.cuda.matmul.allow_tf32 = False
 torch.backends.cudnn.allow_tf32 = False
 
 HAS_FLOAT64 = jax.default_backend() != "tpu"
+ROOT = Path(__file__).resolve().parent
+
+
+def pytest_configure(config):
+    """Set before xdist starts its workers, which inherit it: the scripts the tests launch share
+    one compilation cache, new for this session and never the user's own; with several
+    workers, torch runs one thread in each (and in what they launch), since workers that each
+    spin several threads over the same cores slow every one of them many times over."""
+    if "REVSEQ_JAX_CACHE" not in os.environ:
+        os.environ["REVSEQ_JAX_CACHE"] = tempfile.mkdtemp(prefix="revseq-test-jax-cache-")
+    if (config.getoption("numprocesses", None) or 0) > 1:
+        os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 def pytest_collection_modifyitems(items):
@@ -30,3 +55,46 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if "f64" in item.name or item.get_closest_marker("float64"):
             item.add_marker(skip)
+
+
+def made_once(tmp_path_factory, name: str, make: Callable[[Path], None]) -> Path:
+    """tmp/<name>, filled by make(folder) once per session: the first worker to ask makes it
+    while the others wait on a file lock (pytest-xdist's recipe for session fixtures)."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the folder all workers share
+    folder, done = root / name, root / f"{name}.done"
+    with FileLock(str(root / f"{name}.lock")):
+        if not done.exists():
+            make(folder)
+            done.touch()
+    return folder
+
+
+def train_py(out: Path, *flags: str) -> None:
+    """`python scripts/train.py --out out FLAGS` as a user runs it; its stdout kept in
+    out/stdout.txt."""
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "train.py"), "--out", str(out), *flags],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=900,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
+    assert proc.returncode == 0, proc.stderr
+    (out / "stdout.txt").write_text(proc.stdout)
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory) -> Callable[[str, str], Path]:
+    """trained_run(backend, preset) -> the folder of a real `train.py --backend B --preset P`
+    run (its output in stdout.txt), made on first use, once per session. Tests only read it."""
+
+    def get(backend: str = "jax", preset: str = "tiny") -> Path:
+        def make(folder: Path) -> None:
+            train_py(folder, "--backend", backend, "--preset", preset)
+
+        return made_once(tmp_path_factory, f"{backend}-{preset}", make)
+
+    return get

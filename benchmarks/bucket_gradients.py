@@ -46,29 +46,34 @@ def by_length(cfg, params, task) -> dict[int, tuple[float, float]]:
     return out
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--steps", type=int, default=125)
-    args = p.parse_args()
-    base = preset("seed").replace(seed=args.seed, unk_rate=0.0, dropout=0.0)
+def train_with_buckets(base, seed: int, steps: int) -> dict:
+    """{length_buckets: params} after `steps` JAX steps with 1 and with 2 length buckets; prints
+    a JSON row of each run's train loss and validation exact match by length."""
     trained = {}
     for count in (1, 2):
         cfg = base.replace(length_buckets=count)
-        rng = np.random.default_rng(args.seed)
+        rng = np.random.default_rng(seed)
         task = prepare(cfg, rng)
-        steps = len(plan(task.train.lengths, cfg.train.batch_size, task.edges))
-        backend = backends.load("jax", cfg, steps)
-        state = backend.start(init_params(cfg.model, args.seed))
-        epoch = batches(task.train, cfg.train.batch_size, task.edges, rng, 0.5)[: args.steps]
+        per_epoch = len(plan(task.train.lengths, cfg.train.batch_size, task.edges))
+        backend = backends.load("jax", cfg, per_epoch)
+        state = backend.start(init_params(cfg.model, seed))
+        epoch = batches(task.train, cfg.train.batch_size, task.edges, rng, 0.5)[:steps]
         state, tm = backend.train_epoch(state, epoch)
         trained[count] = state.params
         row = {"buckets": count, "steps": len(epoch)}
         row["train_loss"] = round(tm["loss_sum"] / tm["count"], 4)
         row["val_by_words"] = by_length(cfg, state.params, task)
         print(json.dumps(row), flush=True)
+    return trained
 
-    cfg = base
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--steps", type=int, default=125)
+    args = p.parse_args()
+    cfg = preset("seed").replace(seed=args.seed, unk_rate=0.0, dropout=0.0)
+    trained = train_with_buckets(cfg, args.seed, args.steps)
     rng = np.random.default_rng(args.seed + 1)
     task = prepare(cfg.replace(length_buckets=1), np.random.default_rng(args.seed))
     order = rng.permutation(len(task.train.lengths))

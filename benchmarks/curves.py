@@ -9,7 +9,7 @@ The learning-rate schedule is the preset's whole run (`epochs` of the config, 30
 match) is printed and, with --out, written. All three start from revseq.init's weights for the
 seed and train on the same sentences (revseq.run.prepare).
 
-notebook: benchmarks/notebook.py's train_epoch (its model, AdamOptimizer, clip_gradients,
+notebook: parity_tests/notebook.py's train_epoch (its model, AdamOptimizer, clip_gradients,
 loss; one forcing coin per decoder step; a shuffled DataLoader of the notebook's collate_fn,
 no <UNK>, no buckets, a constant rate as the notebook has), evaluated as the notebook's
 forward with forcing ratio 0 on batches of 64 (mixed lengths: its encoder reads PAD).
@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from benchmarks import notebook
+from parity_tests import notebook  # the notebook's own code, the parity suite's oracle
 from revseq import backends
 from revseq.config import preset
 from revseq.data import reverse

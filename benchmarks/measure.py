@@ -85,16 +85,12 @@ def measure_backend(name: str, cfg: Config, repeats: int = 5, subset: int = 50) 
     out["train_step_compile_s"] = [
         bench.compile_train_step(backend, state[0], b) for _, b in sorted(shapes.items())
     ]
-    c0, t0 = bench.compilations(), time.perf_counter()
-    train_on(epoch)
-    backend.evaluate(state[0], val)
-    out["first_epoch_s"] = time.perf_counter() - t0
-    out["compiles_epoch_1"] = bench.compilations() - c0
-    c1, t1 = bench.compilations(), time.perf_counter()
-    train_on(epoch)
-    backend.evaluate(state[0], val)
-    out["second_epoch_s"] = time.perf_counter() - t1
-    out["compiles_epoch_2"] = bench.compilations() - c1
+    for i, which in enumerate(("first", "second"), start=1):  # each with its validation
+        c, t = bench.compilations(), time.perf_counter()
+        train_on(epoch)
+        backend.evaluate(state[0], val)
+        out[f"{which}_epoch_s"] = time.perf_counter() - t
+        out[f"compiles_epoch_{i}"] = bench.compilations() - c
     out["train_step_shapes"] = bench.train_step_shapes(backend)
 
     chunk = cfg.train.chunk
@@ -109,30 +105,8 @@ def measure_backend(name: str, cfg: Config, repeats: int = 5, subset: int = 50) 
     H, B = cfg.model.hidden_dim, cfg.train.batch_size
     out["matmul_gflops_per_s"] = 2.0 * B * H * 3 * H / bench.matmul_seconds(B, H, 3 * H) / 1e9
 
-    params = backend.params(state[0])
-    for key, beam in (("decode_test_ms", 1), ("beam_decode_test_ms", BEAM)):
-        decode = partial(evaluation.decode, backend, params, vocab, splits.test, edges, beam=beam)
-        decode()  # warm-up (compiles)
-        out[key] = 1e3 * median_seconds(decode, repeats)
-    out["decode_sentences"] = len(splits.test)
-
-    # By length, calls of at most LENGTH_CHUNK steps: a preset's own chunk of 80-word steps
-    # would take minutes a call.
-    k = min(chunk, LENGTH_CHUNK)
-    short = backends.load(name, cfg.replace(chunk=k), len(epoch))
-    short_state = [short.init()]
-
-    def train_short(bs):
-        short_state[0], _ = short.train_epoch(short_state[0], bs)
-
-    step_ms, compile_s = {}, {}
-    for length in LENGTHS:
-        batch = length_batch(length, B)
-        compile_s[length] = bench.compile_train_step(short, short_state[0], batch)
-        train_short([batch] * k)  # warm-up
-        step_ms[length] = 1e3 * median_seconds(lambda b=batch: train_short([b] * k), repeats) / k
-    out["step_ms_by_length"] = step_ms
-    out["compile_s_by_length"] = compile_s
+    out |= decoding(backend, backend.params(state[0]), vocab, splits.test, edges, repeats)
+    out |= by_length(name, cfg, len(epoch), repeats)
     if hasattr(bench, "seconds_by_devices"):
         by_devices = bench.seconds_by_devices(cfg, sample, repeats)
         out["sentences_per_s_by_devices"] = {n: rows / s for n, s in by_devices.items()}
@@ -141,6 +115,38 @@ def measure_backend(name: str, cfg: Config, repeats: int = 5, subset: int = 50) 
     if hasattr(bench, "notebook_epoch_seconds"):
         out["notebook_epoch_s"] = bench.notebook_epoch_seconds(cfg, splits.train, vocab)
     return out
+
+
+def decoding(backend, params, vocab, sentences, edges, repeats: int) -> dict:
+    """{"decode_test_ms", "beam_decode_test_ms", "decode_sentences"}: greedy and beam-BEAM
+    decoding of the sentences, medians after a warm-up (which compiles)."""
+    out: dict = {"decode_sentences": len(sentences)}
+    for key, beam in (("decode_test_ms", 1), ("beam_decode_test_ms", BEAM)):
+        decode = partial(evaluation.decode, backend, params, vocab, sentences, edges, beam=beam)
+        decode()
+        out[key] = 1e3 * median_seconds(decode, repeats)
+    return out
+
+
+def by_length(name: str, cfg: Config, steps_per_epoch: int, repeats: int) -> dict:
+    """{"step_ms_by_length", "compile_s_by_length"}: one backend's train step at each of
+    LENGTHS, in calls of at most LENGTH_CHUNK steps (a preset's own chunk of 80-word steps
+    would take minutes a call)."""
+    bench = importlib.import_module(f"benchmarks.{name}_bench")
+    k = min(cfg.train.chunk, LENGTH_CHUNK)
+    short = backends.load(name, cfg.replace(chunk=k), steps_per_epoch)
+    short_state = [short.init()]
+
+    def train_short(bs):
+        short_state[0], _ = short.train_epoch(short_state[0], bs)
+
+    step_ms, compile_s = {}, {}
+    for length in LENGTHS:
+        batch = length_batch(length, cfg.train.batch_size)
+        compile_s[length] = bench.compile_train_step(short, short_state[0], batch)
+        train_short([batch] * k)  # warm-up
+        step_ms[length] = 1e3 * median_seconds(lambda b=batch: train_short([b] * k), repeats) / k
+    return {"step_ms_by_length": step_ms, "compile_s_by_length": compile_s}
 
 
 def time_to_accuracy(preset: str, backend: str = "jax", cache: str = "") -> dict:

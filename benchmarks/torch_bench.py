@@ -10,12 +10,13 @@ from collections.abc import Sequence
 import torch
 from torch.utils.data import DataLoader
 
-from benchmarks import notebook
+from parity_tests import notebook  # the notebook's own code, the parity suite's oracle
 from revseq.config import Config
 from revseq.data import Sentence, reverse
 from revseq.timing import median_seconds
 from revseq.vocab import SOS, Vocabulary
-from revseq_torch import model, train
+from revseq_torch import train
+from revseq_torch.backend import Backend
 
 
 def compilations() -> int:
@@ -70,9 +71,10 @@ def notebook_epoch_seconds(cfg: Config, sentences: Sequence[Sentence], vocab: Vo
 def compiled_step(cfg: Config, batch, repeats: int = 5) -> dict[str, float]:
     """The torch train step at this batch's shape, eager and with the model's forward under
     torch.compile: {"compile_s", "eager_ms", "compiled_ms"} (medians after a warm-up)."""
-    net = model.init_params(cfg.model, cfg.train.seed)
-    opt = train.make_optimizer(cfg.train, 1)(net.parameters())
-    step = lambda: train.train_step(net, opt, batch)  # noqa: E731
+    backend = Backend(cfg)
+    training = backend.init()
+    net = training.model
+    step = lambda: train.train_step(training, batch, cfg.train, backend.schedule)  # noqa: E731
     step()
     eager = median_seconds(step, repeats)
     import torch._inductor.config

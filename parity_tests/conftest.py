@@ -1,22 +1,15 @@
 """Fixtures of the parity suite (the helpers are in shared.py)."""
 
-import contextlib
-
-import jax
 import numpy as np
 import pytest
-from shared import CONFIGS, TOL, Case, Mode, shared_weights
+from shared import CONFIGS, Case, in_mode, shared_weights
 
 
-@pytest.fixture(
-    params=[("float64", True), ("float64", False), ("float32", True), ("float32", False)],
-    ids=["f64-jit", "f64-nojit", "f32-jit", "f32-nojit"],
-)
+@pytest.fixture(params=["float64", "float32"], ids=["f64-jit", "f32-jit"])
 def mode(request):
-    """dtype x (jitted | jax.disable_jit()), with the dtype's tolerance."""
-    dtype, jit = request.param
-    with jax.enable_x64(dtype == "float64"), contextlib.nullcontext() if jit else jax.disable_jit():
-        yield Mode(dtype, jit, TOL[dtype])
+    """dtype, JAX jitted, with the dtype's tolerance. test_layers.py adds the unjitted modes:
+    whatever runs above the layers would only repeat them op by op, seconds a case."""
+    yield from in_mode(request.param, jit=True)
 
 
 @pytest.fixture

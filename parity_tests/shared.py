@@ -9,18 +9,19 @@ attention, or location attention) and its shared weights.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from dataclasses import dataclass
 
 import jax
 import numpy as np
-import pytest
 import torch
 
 from revseq.batching import Batch
-from revseq.config import Config, ModelConfig
+from revseq.config import Config, ModelConfig, TrainConfig
 from revseq.vocab import EOS, PAD, SOS
 from revseq_jax.backend import Backend as JaxBackend
+from revseq_torch import train as torch_train
 from revseq_torch.backend import Backend as TorchBackend
 from revseq_torch.model import Seq2Seq
 
@@ -63,6 +64,12 @@ class Mode:
         return np.asarray(x)
 
 
+def in_mode(dtype: str, jit: bool):
+    """The context of one mode: float64 on or off, JAX jitted or under jax.disable_jit()."""
+    with jax.enable_x64(dtype == "float64"), contextlib.nullcontext() if jit else jax.disable_jit():
+        yield Mode(dtype, jit, TOL[dtype])
+
+
 @dataclass(frozen=True)
 class Case:
     """A model config of the suite and its shared weights (the `case` fixture)."""
@@ -70,13 +77,6 @@ class Case:
     name: str
     cfg: ModelConfig
     weights: dict[str, np.ndarray]
-
-
-def bahdanau_only_unjitted(case: Case, mode: Mode) -> None:
-    """Skip a location case under jax.disable_jit(): tests whose location-specific part runs
-    jitted too, where the unjitted run would only repeat it slowly (docs/parity.md)."""
-    if case.name != "bahdanau" and not mode.jit:
-        pytest.skip("location attention: jitted modes only for this test")
 
 
 def shared_weights(cfg: ModelConfig = CFG) -> dict[str, np.ndarray]:
@@ -129,6 +129,16 @@ def torch_model(arrays, mode: Mode, cfg: ModelConfig = CFG):
     return TorchBackend(Config(model=cfg)).from_numpy(
         {k: v.astype(mode.dtype) for k, v in arrays.items()}
     )
+
+
+def torch_losses(module: Seq2Seq, batches, cfg: TrainConfig, steps_per_epoch: int) -> list:
+    """The loss of each torch train_step over the batches, the module trained in place (its
+    dropout 0: the generator is never drawn from)."""
+    optimizer = torch_train.make_optimizer(cfg, module.parameters())
+    training = torch_train.Training(module.train(), optimizer, torch.Generator())
+    schedule = torch_train.learning_rate(cfg, steps_per_epoch)
+    metrics = [torch_train.train_step(training, b, cfg, schedule) for b in batches]
+    return [m["loss_sum"] / m["count"] for m in metrics]
 
 
 def ragged_batch(seed: int = 0, p_force: float = 0.5, lengths=LENGTHS, width: int = 10) -> Batch:

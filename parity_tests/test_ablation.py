@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import torch
-from shared import CFG, bahdanau_only_unjitted, jax_params, ragged_batch, torch_model
+from shared import CFG, jax_params, ragged_batch, torch_model
 
 from revseq.ablation import fixed_weights
 from revseq_jax import decode as jdecode
@@ -14,7 +14,6 @@ from revseq_torch import decode as tdecode
 
 @pytest.mark.parametrize("rule", ["uniform", "mirror"])
 def test_ablated_decoding_gives_the_same_tokens_in_both_backends(case, mode, rule):
-    bahdanau_only_unjitted(case, mode)
     src, cfg = ragged_batch().src, case.cfg
     tokens_j, w_j = jdecode.greedy_decode_with_attention(
         jax_params(case.weights, mode, cfg), cfg, jnp.asarray(src), rule

@@ -1,12 +1,11 @@
 """Beam search: equal tokens, close log-probabilities and attention, for widths 1, 3 and 5,
 ranked by the raw sum and with a length penalty."""
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 import torch
-from shared import TOL, Mode, assert_close, jax_params, ragged_batch, steer_location, torch_model
+from shared import assert_close, jax_params, ragged_batch, steer_location, torch_model
 
 from revseq.vocab import EOS, PAD
 from revseq_jax import beam as jbeam
@@ -16,14 +15,6 @@ from revseq_torch import beam as tbeam
 # length penalty changes which one is best (without it none ends before the step limit); per
 # attention (location's weights steered as shared.steer_location says).
 EOS_BIAS = {"bahdanau": 0.5, "location": 0.2}
-
-
-@pytest.fixture(params=["float64", "float32"], ids=["f64-jit", "f32-jit"])
-def mode(request):
-    """The suite's modes, JAX jitted only: under jax.disable_jit() a beam search runs its steps
-    op by op (5-8 s a case); the decoder step it repeats is compared unjitted in test_layers."""
-    with jax.enable_x64(request.param == "float64"):
-        yield Mode(request.param, True, TOL[request.param])
 
 
 def eos_biased(case) -> dict:

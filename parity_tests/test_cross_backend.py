@@ -1,7 +1,5 @@
 """A model trained by one backend decodes its test set to the same tokens in the other."""
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,31 +10,11 @@ from revseq.conventions import EVAL_BATCH
 from revseq.data import split_words
 from revseq.inference import Model
 
-ROOT = Path(__file__).resolve().parents[1]
 
-
-@pytest.fixture(scope="module", params=["jax", "torch"])
-def trained(request, tmp_path_factory):
-    """A tiny run trained by `scripts/train.py --backend <param>`."""
-    out = tmp_path_factory.mktemp(request.param) / "run"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "scripts" / "train.py"),
-            "--backend",
-            request.param,
-            "--preset",
-            "tiny",
-            "--out",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert "Exact Match Accuracy" in proc.stdout
-    return request.param, out
+@pytest.fixture(params=["jax", "torch"])
+def trained(request, trained_run):
+    """The session's tiny run trained by `scripts/train.py --backend <param>`."""
+    return request.param, trained_run(request.param, "tiny")
 
 
 def decode_all(folder: Path, backend: str):

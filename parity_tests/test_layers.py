@@ -1,16 +1,29 @@
-"""Layer by layer: parameter round trip, GRU, encoder, attention, one decoder step."""
+"""Layer by layer: parameter round trip, GRU, encoder, attention, one decoder step; with the
+JAX side jitted and under jax.disable_jit() (the only file that runs both: everything above
+the layers is built of them)."""
 
 import jax.numpy as jnp
 import numpy as np
+import pytest
 import torch
 from shared import CFG, LENGTHS, assert_close, jax_params, ragged_batch, torch_model
 
+from conftest import in_mode
 from revseq.config import Config
 from revseq.layout import param_shapes
 from revseq.vocab import PAD
 from revseq_jax import attention, gru, model
 from revseq_jax.backend import Backend as JaxBackend
 from revseq_torch.backend import Backend as TorchBackend
+
+
+@pytest.fixture(
+    params=[("float64", True), ("float64", False), ("float32", True), ("float32", False)],
+    ids=["f64-jit", "f64-nojit", "f32-jit", "f32-nojit"],
+)
+def mode(request):
+    """dtype x (jitted | jax.disable_jit()), with the dtype's tolerance."""
+    yield from in_mode(*request.param)
 
 
 def test_parameter_round_trip_is_exact_in_both_directions(case, mode):
@@ -54,7 +67,7 @@ def test_encoder(weights, mode):
         jax_params(weights, mode), jnp.asarray(src)
     )
     with torch.no_grad():
-        enc_t, h_t = torch_model(weights, mode).encode(torch.from_numpy(src).long())
+        enc_t, h_t = torch_model(weights, mode).encoder(torch.from_numpy(src).long())
     assert_close("encoder outputs", enc_j, mode.np(enc_t), mode.tol)
     assert_close("encoder states", h_j, mode.np(h_t), mode.tol)
     assert (np.asarray(enc_j)[src == PAD] == 0).all()
@@ -121,9 +134,9 @@ def test_one_decoder_step(case, mode):
     m = torch_model(case.weights, mode, cfg)
     with torch.no_grad():
         src = torch.from_numpy(b.src).long()
-        enc, _ = m.encode(src)
+        enc, _ = m.encoder(src)
         keys = m.decoder.attention.project_keys(enc)
-        h_t, logits_t, w_t = m.decoder_step(
+        h_t, logits_t, w_t = m.decoder(
             torch.from_numpy(h),
             torch.from_numpy(y).long(),
             keys,

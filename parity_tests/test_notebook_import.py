@@ -6,11 +6,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import notebook
 import numpy as np
 import pytest
 import torch
 
-from benchmarks import notebook
 from revseq.data import WORDS
 from revseq.inference import Model
 from revseq.vocab import EOS

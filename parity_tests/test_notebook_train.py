@@ -16,12 +16,12 @@ The notebook's `random` is replaced by a random.Random whose draws the test make
 
 import random
 
+import notebook
 import numpy as np
 import pytest
 import torch
-from shared import assert_close, assert_close_dicts
+from shared import assert_close, assert_close_dicts, torch_losses
 
-from benchmarks import notebook
 from revseq.batching import Batch, Encoded, make_batch
 from revseq.config import Config, ModelConfig, TrainConfig
 from revseq.init import init_params
@@ -29,7 +29,6 @@ from revseq.vocab import EOS, SOS
 from revseq_jax import model
 from revseq_jax import train as jtrain
 from revseq_jax.backend import Backend as JaxBackend
-from revseq_torch import train as ttrain
 from revseq_torch.backend import Backend as TorchBackend
 
 STEPS = 21
@@ -125,13 +124,8 @@ def run_jax(weights, cfg: ModelConfig, batches):
 
 
 def run_torch(weights, cfg: ModelConfig, batches):
-    module = TorchBackend(Config(model=cfg)).from_numpy(weights).train()
-    opt = ttrain.make_optimizer(TRAIN, STEPS)(module.parameters())
-    losses = []
-    for b in batches:
-        m = ttrain.train_step(module, opt, b)
-        losses.append(m["loss_sum"] / m["count"])
-    return losses, TorchBackend.to_numpy(module)
+    module = TorchBackend(Config(model=cfg)).from_numpy(weights)
+    return torch_losses(module, batches, TRAIN, STEPS), TorchBackend.to_numpy(module)
 
 
 @pytest.fixture(params=[1, 2], ids=["1-layer", "2-layer"], scope="module")

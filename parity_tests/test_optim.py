@@ -5,6 +5,8 @@ implementations of clip-by-global-norm then Adam: revseq_jax.optim, optax, revse
 and torch.optim.Adam(foreach=False) with torch.nn.utils.clip_grad_norm_.
 """
 
+import functools
+
 import jax
 import numpy as np
 import optax
@@ -93,17 +95,16 @@ def run_optax(weights, grads, mode):
 
 def run_torch(weights, grads, mode, reference: bool):
     params = {k: torch.tensor(v.astype(mode.dtype), requires_grad=True) for k, v in weights.items()}
-    if reference:
-        opt = torch.optim.Adam(params.values(), lr=LR, foreach=False)
+    if reference:  # the same calls, torch's own implementations
+        opt = torch.optim.Adam(params.values(), lr=LR, betas=(0.9, 0.999), eps=1e-8, foreach=False)
+        clip = functools.partial(torch.nn.utils.clip_grad_norm_, foreach=False)
     else:
-        opt = toptim.Adam(list(params.values()), LR, 0.9, 0.999, 1e-8)
+        opt = toptim.Adam(params.values(), lr=LR, betas=(0.9, 0.999), eps=1e-8)
+        clip = toptim.clip_grad_norm_
     for g in grads:
         for k, p in params.items():
             p.grad = torch.tensor(np.asarray(g[k]))
-        if reference:
-            torch.nn.utils.clip_grad_norm_(params.values(), MAX_NORM, foreach=False)
-        else:
-            toptim.clip_grad_norm(params.values(), MAX_NORM)
+        clip(params.values(), MAX_NORM)
         opt.step()
     return {k: p.detach().numpy() for k, p in params.items()}
 

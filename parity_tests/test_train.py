@@ -1,35 +1,29 @@
-"""Twenty full training steps in each backend: the loss of every step and the final params.
-
-Under jax.disable_jit() every op of every scan step runs eagerly (about 3 s a step here), so
-that mode runs the first 3 of the 20 steps; the jitted modes run all 20.
-"""
+"""Twenty full training steps in each backend: the loss of every step and the final params."""
 
 import jax
 import numpy as np
 from shared import (
     assert_close,
     assert_close_dicts,
-    bahdanau_only_unjitted,
     jax_params,
     ragged_batch,
+    torch_losses,
     torch_model,
 )
 
 from revseq.config import TrainConfig
 from revseq_jax import model
 from revseq_jax import train as jtrain
-from revseq_torch import train as ttrain
 
 STEPS = 20
 TRAIN = TrainConfig(epochs=1, lr=1e-2, lr_schedule="cosine", max_norm=0.33)
 
 
 def test_twenty_training_steps(case, mode):
-    bahdanau_only_unjitted(case, mode)
-    batches = [ragged_batch(seed=s) for s in range(STEPS if mode.jit else 3)]
+    batches = [ragged_batch(seed=s) for s in range(STEPS)]
 
     tx = jtrain.make_optimizer(TRAIN, STEPS)
-    step = jtrain.make_train_step(case.cfg, tx)  # jitted; a plain call under disable_jit
+    step = jtrain.make_train_step(case.cfg, tx)  # jitted
     state = jtrain.init_state(jax_params(case.weights, mode, case.cfg), tx)
     key = jax.random.key(0)
     losses_j, norms = [], []
@@ -37,12 +31,8 @@ def test_twenty_training_steps(case, mode):
         state, m = step(state, b, key)
         losses_j.append(float(m["loss_sum"] / m["count"]))
         norms.append(float(m["grad_norm"]))
-    module = torch_model(case.weights, mode, case.cfg).train()
-    opt = ttrain.make_optimizer(TRAIN, STEPS)(module.parameters())
-    losses_t = []
-    for b in batches:
-        m = ttrain.train_step(module, opt, b)
-        losses_t.append(float(m["loss_sum"] / m["count"]))
+    module = torch_model(case.weights, mode, case.cfg)
+    losses_t = torch_losses(module, batches, TRAIN, STEPS)
     if mode.jit:
         assert min(norms) < TRAIN.max_norm < max(norms), "steps on both sides of the clip"
         assert losses_j[-1] < losses_j[0]

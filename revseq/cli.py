@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import socket
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -38,9 +39,9 @@ def int_at_least(lowest: int):
 positive_int = int_at_least(1)
 
 
-def device_count(text: str) -> int | None:
-    """argparse type of --devices: a positive integer, or "all" (None: every local device)."""
-    return None if text == "all" else positive_int(text)
+def device_count(text: str) -> int | str:
+    """argparse type of --devices: a positive integer, or "all"."""
+    return text if text == "all" else positive_int(text)
 
 
 def one_of(*values: str):
@@ -109,9 +110,10 @@ def add_cache_flag(p: argparse.ArgumentParser) -> None:
     )
 
 
-def compilation_cache(args: argparse.Namespace) -> None:
-    """Turn on JAX's persistent compilation cache where --jax-cache says (when jax is here)."""
-    if args.jax_cache:
+def compilation_cache(args: argparse.Namespace, backend: str = "jax") -> None:
+    """Turn on JAX's persistent compilation cache where --jax-cache says, for a run of the JAX
+    backend (when jax is here); a torch run leaves jax unimported."""
+    if args.jax_cache and backend == "jax":
         backends.use_compilation_cache(args.jax_cache)
 
 
@@ -156,3 +158,10 @@ class StopSignals:
     def __exit__(self, *exc) -> None:
         for s, handler in self._old.items():
             signal.signal(s, handler)
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on now: a --coordinator for processes started on this host."""
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        return s.getsockname()[1]

@@ -10,16 +10,17 @@ from revseq.errors import RevseqError
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Shapes of the encoder-decoder; vocab_size comes from the vocabulary."""
+    """Shapes of the encoder-decoder; vocab_size comes from the vocabulary. The defaults are
+    the default preset's (the notebook's model: NOTEBOOK)."""
 
     vocab_size: int = 38
-    embed_dim: int = 128
-    hidden_dim: int = 256
-    num_layers: int = 2
-    dropout: float = 0.1
+    embed_dim: int = 32
+    hidden_dim: int = 64
+    num_layers: int = 1
+    dropout: float = 0.0
     # Time steps per lax.scan body in the JAX backend (lax.scan's `unroll`): how the loops are
     # compiled, never what they compute. 1 is fastest on the 2-core CPU this was measured on;
-    # `python scripts/benchmark.py` prints the step time at 1, 2 and 4 on any device.
+    # `python -m benchmarks` prints the step time at 1, 2 and 4 on any device.
     scan_unroll: int = 1
     # Attention (docs/length-generalisation.md): "bahdanau", the notebook's content-only
     # additive attention, or "location", the hybrid of Chorowski et al. (2015) whose energy
@@ -44,9 +45,10 @@ DECODER_INITS = ("encoder", "zeros", "learned")
 @dataclass(frozen=True)
 class DataConfig:
     """The generated reversal task: split sizes, sentence lengths in words, and how many
-    distinct words (the notebook's 34, or fewer, or more with made-up ones: revseq.data)."""
+    distinct words (the notebook's 34, or fewer, or more with made-up ones: revseq.data).
+    The defaults are the default preset's."""
 
-    n_train: int = 8000
+    n_train: int = 16000
     n_val: int = 1000
     n_test: int = 1000
     min_len: int = 3
@@ -64,24 +66,25 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Optimisation settings (Adam with bias correction, global-norm clipping)."""
+    """Optimisation settings (Adam with bias correction, global-norm clipping). The defaults
+    are the default preset's."""
 
-    epochs: int = 30
-    batch_size: int = 64
-    lr: float = 1e-3
-    lr_schedule: str = "constant"  # or "cosine": decay to 0 over the run
+    epochs: int = 4
+    batch_size: int = 16
+    lr: float = 3e-3
+    lr_schedule: str = "cosine"  # or "constant"; cosine decays to 0 over the run
     b1: float = 0.9
     b2: float = 0.999
     eps: float = 1e-8
     max_norm: float = 1.0
-    teacher_forcing: float = 0.5
+    teacher_forcing: float = 0.75
     seed: int = 42
     # Padded lengths a run uses (each one compiled shape of the JAX step): more buckets waste
     # less compute on padding, fewer compile less.
-    length_buckets: int = 2
+    length_buckets: int = 1
     # Batches of one length come in runs of this many (the order of runs is shuffled); the JAX
     # backend trains a run in one compiled call, so a small model pays no dispatch per step.
-    chunk: int = 1
+    chunk: int = 25
     # A step with a NaN or Inf loss or gradient stops the run (False) or is skipped and counted.
     skip_nonfinite: bool = False
     # Share of training source words replaced by <UNK> each epoch (their mirrored target too),
@@ -98,7 +101,7 @@ COMPUTE_DTYPES = ("float32", "bfloat16")
 
 @dataclass(frozen=True)
 class Config:
-    """Everything a run needs, saved beside its weights."""
+    """Everything a run needs, saved beside its weights. Config() is the default preset."""
 
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
@@ -110,13 +113,14 @@ class Config:
 
     @classmethod
     def from_dict(cls, d: dict) -> Config:
-        """Inverse of to_dict. An unknown key raises RevseqError; a missing one takes its
-        default, which is what a checkpoint written before that setting existed did."""
+        """Inverse of to_dict. An unknown key raises RevseqError; a missing one takes the
+        notebook's value (NOTEBOOK), which is what a run written before that setting existed
+        did."""
         try:
             return cls(
-                model=ModelConfig(**d["model"]),
-                data=DataConfig(**d["data"]),
-                train=TrainConfig(**d["train"]),
+                model=dataclasses.replace(NOTEBOOK.model, **d["model"]),
+                data=dataclasses.replace(NOTEBOOK.data, **d["data"]),
+                train=dataclasses.replace(NOTEBOOK.train, **d["train"]),
             )
         except (KeyError, TypeError) as e:
             raise RevseqError(f"config does not match this version of revseq: {e}") from None
@@ -178,19 +182,18 @@ def _fields(section) -> set[str]:
     return {f.name for f in dataclasses.fields(section)}
 
 
-# Chosen by measurement (docs/presets.md): the least training that reached 100 % test exact
-# match on 10 of 10 seeds in JAX and 9 of 10 in torch, within 10 s on 2 CPU cores.
-_DEFAULT = Config(
-    model=ModelConfig(embed_dim=32, hidden_dim=64, num_layers=1, dropout=0.0),
-    data=DataConfig(n_train=16000),
+# The notebook's settings, and those of a run recorded before a setting existed (from_dict).
+NOTEBOOK = Config(
+    model=ModelConfig(embed_dim=128, hidden_dim=256, num_layers=2, dropout=0.1),
+    data=DataConfig(n_train=8000),
     train=TrainConfig(
-        epochs=4,
-        batch_size=16,
-        lr=3e-3,
-        lr_schedule="cosine",
-        teacher_forcing=0.75,
-        length_buckets=1,
-        chunk=25,
+        epochs=30,
+        batch_size=64,
+        lr=1e-3,
+        lr_schedule="constant",
+        teacher_forcing=0.5,
+        length_buckets=2,
+        chunk=1,
     ),
 )
 
@@ -201,17 +204,21 @@ PRESETS: dict[str, Config] = {
     # each clipped to norm 1, learn about 3x more slowly per epoch (docs/presets.md). JAX runs
     # 25 steps a compiled call (the 125 of an epoch in 5): a call of one step copies the whole
     # train state in and out, 1.28x slower a step (docs/performance.md).
-    "seed": Config(train=TrainConfig(lr_schedule="cosine", length_buckets=1, chunk=25)),
-    "default": _DEFAULT,
+    "seed": NOTEBOOK.replace(lr_schedule="cosine", length_buckets=1, chunk=25),
+    # Chosen by measurement (docs/presets.md): the least training that reached 100 % test exact
+    # match on 10 of 10 seeds in JAX and 9 of 10 in torch, within 10 s on 2 CPU cores. The
+    # defaults of Config() are this preset's.
+    "default": Config(),
     # The default's training with location attention whose first step reads a one-hot on the
     # source <EOS> (the switch that decides it; the decoder's first state did not matter):
     # trained on 3-10 words, it reverses 1-40 (docs/length-generalisation.md, docs/presets.md).
-    "long": _DEFAULT.replace(attention="location", attention_prior="eos"),
+    "long": Config().replace(attention="location", attention_prior="eos"),
     # A few seconds: for tests and smoke runs.
     "tiny": Config(
-        model=ModelConfig(embed_dim=32, hidden_dim=64, num_layers=1, dropout=0.0),
         data=DataConfig(n_train=2000, n_val=200, n_test=200, min_len=3, max_len=6),
-        train=TrainConfig(epochs=8, batch_size=32, lr=5e-3, lr_schedule="cosine"),
+        train=TrainConfig(
+            epochs=8, batch_size=32, lr=5e-3, teacher_forcing=0.5, length_buckets=2, chunk=1
+        ),
     ),
 }
 

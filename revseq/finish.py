@@ -10,7 +10,6 @@ from revseq import checkpoint, evaluation, probes, report, report_files
 from revseq.as_typed import restore
 from revseq.config import DataConfig
 from revseq.metrics import Decoded
-from revseq.painter import Painter
 
 
 def evaluate_best(
@@ -21,13 +20,12 @@ def evaluate_best(
     history: list[dict],
     log: Callable[[str], None],
     writer: bool = True,
-    painter: Painter | None = None,
 ) -> list[Decoded]:
     """Reload `best` from the run folder, decode the test split and the probes, log the
     examples, the accuracy line and the analysis, write the report files (only the writer,
-    in a run of several processes, which all decode; the figures by the painter's workers
-    when given); returns the decoded test sentences, every prediction written as the user
-    gets it (revseq.as_typed), so the exact match counts those. `task` is revseq.run.Task."""
+    in a run of several processes, which all decode); returns the decoded test sentences,
+    every prediction written as the user gets it (revseq.as_typed), so the exact match counts
+    those. `task` is revseq.run.Task."""
     log("Loading the best model for evaluation...")
     params = backend.from_numpy(checkpoint.load(out).params)
 
@@ -41,8 +39,6 @@ def evaluate_best(
     items = decode(task.splits.test)
     log("\n" + report.examples(items))
     log(report.accuracy_line(items))
-    if writer:  # the figures of the test split, drawn (by the painter) while the probes decode
-        report_files.start(out, items, history, painter)
     ev = probes.gather(
         decode,
         items,
@@ -55,7 +51,7 @@ def evaluate_best(
     log("\n" + analysis)
     if writer:
         title = f"revseq run ({backend.name})"
-        report_files.complete(out, ev, history, title, painter, analysis)
+        report_files.write(out, ev, history, title, analysis)
     log(
         f"\nWrote {out}: run.json, best.safetensors, last.safetensors (+ .json), "
         "metrics.jsonl, test.txt, report.md, attention_heatmap.png, attention_*.png, "

@@ -90,15 +90,3 @@ def alignment_curve(history: Sequence[dict], path: Path) -> None:
     ax.set_title("When the anti-diagonal forms")
     ax.legend()
     _save(fig, path)
-
-
-def warm_up() -> None:
-    """Draw a small heatmap and a curve into memory: a process's first figure of a kind pays
-    for setting up fonts and colormaps (about 0.05 s each), so a figure worker does it while
-    it waits."""
-    heatmap = _heatmap_figure(np.eye(2), ["a", "b"], ["b", "a"], "warm-up")
-    curve = Figure(figsize=(2, 2))
-    curve.subplots().plot([1, 2], [1.0, 0.5], marker="o", label="warm-up")
-    for fig in (heatmap, curve):
-        fig.tight_layout()
-        fig.savefig(io.BytesIO(), format="png", dpi=30)

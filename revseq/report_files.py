@@ -8,7 +8,6 @@ from pathlib import Path
 
 from revseq import checkpoint, report
 from revseq.metrics import Decoded
-from revseq.painter import Painter, draw_now
 from revseq.probes import Evidence
 
 
@@ -36,56 +35,34 @@ def gallery(ev: Evidence) -> dict[str, tuple[Decoded, str]]:
 
 
 def write(
-    out: Path, ev: Evidence, history: list[dict], title: str, painter: Painter | None = None
+    out: Path, ev: Evidence, history: list[dict], title: str, analysis: str | None = None
 ) -> None:
-    """report.md, attention_heatmap.png, the gallery's heatmaps, and (with a history)
-    loss_curve.png and alignment_curve.png, into `out`: start, then complete."""
-    start(out, ev.test, history, painter)
-    complete(out, ev, history, title, painter)
+    """report.md (with the Part 4 analysis text when given, else computed),
+    attention_heatmap.png, the gallery's heatmaps, and (with a history) loss_curve.png and
+    alignment_curve.png, into `out`."""
+    from revseq import plots  # matplotlib: imported only by what draws
 
-
-def start(
-    out: Path, test: Sequence[Decoded], history: list[dict], painter: Painter | None = None
-) -> None:
-    """The figures that need only the test split and the history: attention_heatmap.png and
-    (with a history) loss_curve.png and alignment_curve.png, handed to the painter's workers
-    (drawn while the probes decode), else drawn here."""
-    draw = painter.draw if painter else draw_now
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    d = heatmap_example(test)
-    _heatmap(draw, d, out / "attention_heatmap.png", f"Attention ({_verdict(d)})")
+    d = heatmap_example(ev.test)
+    _heatmap(d, out / "attention_heatmap.png", f"Attention ({_verdict(d)})")
     if history:
-        draw("loss_curve", history, out / "loss_curve.png")
-        draw("alignment_curve", history, out / "alignment_curve.png")
-
-
-def complete(
-    out: Path,
-    ev: Evidence,
-    history: list[dict],
-    title: str,
-    painter: Painter | None = None,
-    analysis: str | None = None,
-) -> None:
-    """The gallery's heatmaps and report.md (with the Part 4 analysis text when given, else
-    computed), after start(); returns once every figure is written."""
-    draw = painter.draw if painter else draw_now
-    out = Path(out)
+        plots.loss_curve(history, out / "loss_curve.png")
+        plots.alignment_curve(history, out / "alignment_curve.png")
     captions = []
     for name, (d, what) in gallery(ev).items():
-        _heatmap(draw, d, out / name, f"{what}: {_verdict(d)}")
+        _heatmap(d, out / name, f"{what}: {_verdict(d)}")
         captions.append((name, f"**{what}**: `{' '.join(d.source)}` → `{' '.join(d.prediction)}`"))
     text = report.markdown(ev, title, history, captions, analysis)
     checkpoint.atomic_write(out / "report.md", text.encode())
-    if painter:
-        painter.wait()
 
 
-def _heatmap(draw, d: Decoded, path: Path, title: str) -> None:
+def _heatmap(d: Decoded, path: Path, title: str) -> None:
     """Draw d's attention, one row a decoder step run, one column a source token."""
+    from revseq import plots
+
     steps = [*d.prediction, "<EOS>"][: d.attention.shape[0]]
-    draw("attention_heatmap", d.attention, [*d.source, "<EOS>"], steps, path, title)
+    plots.attention_heatmap(d.attention, [*d.source, "<EOS>"], steps, path, title)
 
 
 def _verdict(d: Decoded) -> str:

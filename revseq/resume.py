@@ -2,11 +2,12 @@
 
 `last.safetensors` holds the backend's training state as named arrays — the params under
 their state_dict names, `adam.mu.<name>`, `adam.nu.<name>`, `adam.count`, `step` (updates
-made), `nonfinite` (steps with a NaN or Inf loss or gradient) and, for JAX, `rng.key` (the
-dropout key's data) — and in its header the epoch in progress, how many of its batches are
-done, the data-order generator's state at that epoch's start (so its batches and forcing masks
-are drawn again identically), the epoch rows so far and the partial sums of the epoch in
-progress. It is written like every checkpoint file (revseq.checkpoint.write).
+made), `nonfinite` (steps with a NaN or Inf loss or gradient) and the dropout generator's
+state (JAX: `rng.key`, the key's data; torch: `rng.state`, torch.Generator.get_state()) —
+and in its header the epoch in progress, how many of its batches are done, the data-order
+generator's state at that epoch's start (so its batches and forcing masks are drawn again
+identically), the epoch rows so far and the partial sums of the epoch in progress. It is
+written like every checkpoint file (revseq.checkpoint.write).
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from typing import NamedTuple
 import numpy as np
 from tqdm import tqdm
 
-from revseq import backends, corpus, finish, probes, record
+from revseq import backends, corpus, finish, record
 from revseq.batching import Batch, Encoded, batches, edges_for, encode, plan, with_unknowns
 from revseq.config import Config
 from revseq.conventions import EVAL_BATCH
@@ -23,27 +23,10 @@ from revseq.data import Splits, make_splits, task_words
 from revseq.errors import RevseqError, StoppedError
 from revseq.init import init_params
 from revseq.metrics import Decoded
-from revseq.painter import Painter
+from revseq.processes import Processes
 from revseq.resume import Progress
 from revseq.run_folder import RunFolder
 from revseq.vocab import Vocabulary
-
-
-class OneProcess:
-    """A run of one process: it writes, and agrees with itself. (Several processes:
-    revseq_jax.distributed.Processes, which train.py starts before any device is touched.)"""
-
-    index, count, writer = 0, 1, True
-
-    def sync(self, name: str) -> None:
-        """Nothing to wait for."""
-
-    def agreed(self, stop: Callable[[], bool]) -> Callable[[], bool]:
-        """stop itself."""
-        return stop
-
-
-ONE_PROCESS = OneProcess()
 
 
 class Task(NamedTuple):
@@ -85,8 +68,7 @@ def train(
     log: Callable[[str], None] = print,
     stop: Callable[[], bool] = lambda: False,
     devices: int | None = 1,
-    processes=ONE_PROCESS,
-    painter: Painter | None = None,
+    processes: Processes | None = None,
 ) -> list[Decoded]:
     """A new run in `out` (made once the backend has accepted the config and `devices`: for
     JAX, how many local devices share each batch, None for all): train, keep the best weights
@@ -94,8 +76,7 @@ def train(
     stop() is asked between steps; when it holds, the run saves `last` and raises
     StoppedError. Returns the decoded test sentences; revseq.run_folder lists the files.
     `processes`: this process's place in a multi-process JAX run, all of which call this
-    (only process 0 writes and logs). `painter`: workers that draw the report's figures
-    (revseq.painter), else they are drawn here."""
+    (only process 0 writes and logs; default: the only process)."""
     cfg.validate()
     if cfg.train.compute_dtype != "float32" and backend_name != "jax":
         raise RevseqError(
@@ -105,8 +86,9 @@ def train(
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         raise RevseqError(f"{out} already holds files; choose a new --out")
+    processes = processes or Processes()
     processes.sync("run folder checked")  # by every process, before process 0 writes there
-    return _run(out, cfg, backend_name, False, log, stop, devices, processes, painter)
+    return _run(out, cfg, backend_name, False, log, stop, devices, processes)
 
 
 def resume(
@@ -114,14 +96,14 @@ def resume(
     log: Callable[[str], None] = print,
     stop: Callable[[], bool] = lambda: False,
     devices: int | None = 1,
-    processes=ONE_PROCESS,
-    painter: Painter | None = None,
+    processes: Processes | None = None,
 ) -> list[Decoded]:
     """Go on with the run in `out` from its `last` checkpoint (from the start if it has none
     yet), with its own config and backend; the weights it ends with are those of the run
     had it never stopped (bit for bit on the device count it ran on)."""
     cfg, backend_name = record.read(Path(out))
-    return _run(Path(out), cfg, backend_name, True, log, stop, devices, processes, painter)
+    processes = processes or Processes()
+    return _run(Path(out), cfg, backend_name, True, log, stop, devices, processes)
 
 
 def _run(
@@ -133,7 +115,6 @@ def _run(
     stop,
     devices,
     processes,
-    painter,
 ):
     """The recipe that train and resume follow, in lockstep on every process of a run; only
     the writer writes files and logs."""
@@ -152,19 +133,15 @@ def _run(
     folder.write_metrics(progress.history)
     for i, batches_ in enumerate(epochs(cfg, task, rng, progress)):
         if i == 0:  # before the first epoch this process trains
-            compile_steps(backend, state, batches_, task, cfg, log)
+            compile_steps(backend, state, batches_, log)
         started = time.perf_counter()
         state, sums = train_epoch(backend, state, batches_, progress, folder, stop)
         row = validate(backend, state, task, progress, sums, started)
         log(epoch_line(row, cfg.train.epochs))
         keep_best_and_last(folder, backend, state, progress, row, rng, log)
-        if painter:  # after an epoch the second core is mostly idle: the workers import there
-            painter.start()
     processes.sync("best saved")  # every process reads the `best` process 0 wrote
     h = progress.history
-    return finish.evaluate_best(
-        folder.path, backend, task, cfg.data, h, log, processes.writer, painter
-    )
+    return finish.evaluate_best(folder.path, backend, task, cfg.data, h, log, processes.writer)
 
 
 def _quiet(line: str) -> None:
@@ -220,12 +197,11 @@ def epochs(cfg: Config, task: Task, rng: np.random.Generator, progress: Progress
         yield epoch_batches(cfg, task.train, task.edges, rng)
 
 
-def compile_steps(backend, state, train_batches: list[Batch], task: Task, cfg: Config, log):
-    """Compile the train step for every batch shape before training, and (while the first
-    epoch trains) the decoders that validation and the report will run (JAX; torch: nothing)."""
+def compile_steps(backend, state, train_batches: list[Batch], log):
+    """Compile the train step for every batch shape before training (JAX; torch: nothing), so
+    that the first epoch's time is training; the decoders compile when first called."""
     start = time.perf_counter()
-    widths = probes.decode_edges(cfg.data, task.edges)
-    backend.compile(state, train_batches, task.val_batches, widths)
+    backend.compile(state, train_batches)
     if (seconds := time.perf_counter() - start) > 0.05:
         shapes = len({b.src.shape for b in train_batches})
         log(f"Compiled the train step for {shapes} shape(s) in {seconds:.1f}s")

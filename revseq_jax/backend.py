@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Sequence
-from functools import partial
 
 import jax
 import numpy as np
@@ -12,12 +10,11 @@ import numpy as np
 from revseq import ablation
 from revseq.batching import Batch
 from revseq.config import Config
-from revseq.conventions import EVAL_BATCH
 from revseq.init import init_params
 from revseq.layout import check_shapes, param_shapes
 from revseq_jax import model, optim, sharding, train
 from revseq_jax.beam import beam_search
-from revseq_jax.decode import greedy_decode, greedy_decode_with_attention, precompile
+from revseq_jax.decode import greedy_decode, greedy_decode_with_attention
 
 
 def use_compilation_cache(path: str) -> None:
@@ -30,7 +27,7 @@ def use_compilation_cache(path: str) -> None:
 class Backend:
     """JAX on the local devices jax finds (CPU, GPU, TPU): `devices` of them (None: all) in a
     data-parallel mesh, every batch split over them, params and optimizer state replicated.
-    In a multi-process run (revseq_jax.distributed) the mesh spans every process's devices."""
+    In a multi-process run (revseq.processes) the mesh spans every process's devices."""
 
     name = "jax"
 
@@ -46,9 +43,6 @@ class Backend:
             cfg.model, self.tx, cfg.train.skip_nonfinite, cfg.train.compute_dtype
         )
         self._key = jax.random.key(cfg.train.seed)
-        self._compiling: threading.Thread | None = None
-        self._validation_ready = threading.Event()
-        self._validation_ready.set()
 
     def _place(self, chunk):
         """A (stacked [K, B, ...] batches, live [K]) chunk split over the mesh by rows."""
@@ -62,52 +56,16 @@ class Backend:
         """A training state starting from given numpy params."""
         return train.init_state(self.from_numpy(params), self.tx)
 
-    def compile(
-        self,
-        state,
-        train_batches: Sequence[Batch],
-        eval_batches: Sequence[Batch],
-        decode_widths: Sequence[int] = (),
-    ):
-        """Compile the train step for every batch shape now; then, on a second thread (XLA
-        compiles outside the GIL, so it overlaps the first epoch instead of delaying its start
-        or following it), the decoder for the evaluation shapes and the greedy decoders a
-        report runs at each of decode_widths (padded source lengths, EVAL_BATCH rows): the
-        model's attention, and the fixed rules of revseq.ablation at the evaluation shapes."""
+    def compile(self, state, train_batches: Sequence[Batch]) -> None:
+        """Compile the train step for every batch shape now (the decoders compile when first
+        called: validation's after the first epoch, the report's after training)."""
         for b in {b.src.shape: b for b in train_batches}.values():
             self.compile_train(state, b)
-        m = self.cfg.model
-        # Shapes only: the first train call donates (deletes) the state's buffers.
-        params = jax.tree_util.tree_map(
-            lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), state.params
-        )
-        scored = sorted({b.src.shape[1] for b in eval_batches})  # validation's widths
-        where = partial(sharding.split_sharding, mesh=self.mesh)
-        self._validation_ready.clear()
-
-        def decoders():
-            for w in scored:
-                precompile(params, m, EVAL_BATCH, w, where)
-            self._validation_ready.set()
-            for w in scored:  # the ablation decodes the test split, at validation's widths
-                precompile(params, m, EVAL_BATCH, w, where, greedy=False, fixed_rules=True)
-            for w in sorted(set(decode_widths) - set(scored)):
-                precompile(params, m, EVAL_BATCH, w, where)
-
-        # not a daemon: an interpreter that exits mid-compile (Ctrl-C, an error) waits for it
-        self._compiling = threading.Thread(target=decoders)
-        self._compiling.start()
 
     def compile_train(self, state, batch: Batch) -> None:
         """Compile the train chunk for this batch's shape (the jitted call then reuses it)."""
         stacked, live = self._place(train.chunks([batch], self.cfg.train.chunk)[0])
         self._train_chunk.lower(state, stacked, live, self._key).compile()
-
-    def _compiled(self) -> None:
-        """Wait for the decoders' compiles started by compile(), if any."""
-        if self._compiling is not None:
-            self._compiling.join()
-            self._compiling = None
 
     def train_epoch(
         self,
@@ -159,7 +117,6 @@ class Backend:
 
     def evaluate(self, state, batches: Sequence[Batch]) -> dict:
         """Free-running sums {"loss_sum", "count", "exact"} over the batches."""
-        self._validation_ready.wait()
         return train.evaluate(
             self.cfg.model, state.params, [sharding.split(b, self.mesh) for b in batches]
         )
@@ -181,7 +138,6 @@ class Backend:
         "mirror" decodes greedily with every step's weights fixed by that rule instead of the
         model's (revseq.ablation)."""
         ablation.check(attention, beam)
-        self._compiled()
         if attention != ablation.MODEL:
             place = lambda x: sharding.split(x, self.mesh)  # noqa: E731
             return greedy_decode_with_attention(params, self.cfg.model, src, attention, place)

@@ -48,25 +48,6 @@ def greedy_decode(params: dict, cfg: ModelConfig, src: jax.Array, blank=None):
     return tokens, weights
 
 
-def precompile(params, cfg: ModelConfig, rows, width, where, greedy=True, fixed_rules=False):
-    """Compile, without running anything, the decoders of a src [rows, width] placed by
-    `where` (shape -> sharding) — greedy_decode's (and decode_and_score's), and with
-    fixed_rules that of greedy_decode_with_attention — so that a later call of that shape runs
-    at once. params may be jax.ShapeDtypeStructs. Safe beside a running computation: it only
-    compiles (executing on the devices from a second thread could deadlock their collectives)."""
-
-    def spec(shape, dtype):
-        return jax.ShapeDtypeStruct(shape, dtype, sharding=where(shape))
-
-    src = spec((rows, width), jnp.int32)
-    if greedy:
-        decode_and_score.lower(params, cfg, src, src).compile()
-    if fixed_rules:
-        dtype = jax.tree_util.tree_leaves(params)[0].dtype
-        fixed = spec((rows, width + EXTRA_STEPS, width), dtype)
-        _greedy_with_weights.lower(params, cfg, src, fixed).compile()
-
-
 @partial(jax.jit, static_argnames="cfg")
 def _greedy_with_weights(params: dict, cfg: ModelConfig, src: jax.Array, fixed: jax.Array):
     """Greedy tokens [B, T] (not yet stopped) with step t's attention replaced by fixed[:, t]:

@@ -30,25 +30,21 @@ class Backend:
             raise RevseqError("--devices is for the JAX backend; torch runs on one device")
         self.cfg = cfg
         self.device_count, self.where = 1, "1 cpu device"
-        self.tx = train.make_optimizer(cfg.train, steps_per_epoch)
-        self._seed = cfg.train.seed
+        self.schedule = train.learning_rate(cfg.train, steps_per_epoch)
 
-    def init(self) -> train.TrainState:
-        """Fresh params from the run's seed, and optimizer state."""
-        return self.start(init_params(self.cfg.model, self._seed))
+    def init(self) -> train.Training:
+        """Fresh params from the run's seed, and a fresh optimizer and dropout generator."""
+        return self.start(init_params(self.cfg.model, self.cfg.train.seed))
 
-    def start(self, params: dict[str, np.ndarray]) -> train.TrainState:
-        """A training state starting from given numpy params (dropout from the run's config)."""
-        module = model.load_params(model.build(self.cfg.model), params)
-        return train.init_state(module, self.tx)
+    def start(self, params: dict[str, np.ndarray]) -> train.Training:
+        """A training state starting from given numpy params (dropout from the run's config,
+        drawn from a generator seeded with the run's seed)."""
+        generator = torch.Generator().manual_seed(self.cfg.train.seed)
+        module = model.load_params(model.build(self.cfg.model, generator), params)
+        optimizer = train.make_optimizer(self.cfg.train, module.parameters())
+        return train.Training(module, optimizer, generator)
 
-    def compile(
-        self,
-        state,
-        train_batches: Sequence[Batch],
-        eval_batches: Sequence[Batch],
-        decode_widths: Sequence[int] = (),
-    ):
+    def compile(self, state, train_batches: Sequence[Batch]) -> None:
         """Eager PyTorch has nothing to compile ahead."""
 
     def train_epoch(
@@ -61,46 +57,41 @@ class Backend:
     ):
         """A pass over the batches until stop() -> (state, metric sums added onto `start`:
         "loss_sum", "count", "grad_norm", "updates", "nonfinite", and "batches" run)."""
-        # Dropout draws from torch's global generator: fork it and seed it before each step
-        # from the run's seed and the update count, so a run repeats exactly (resumed or not)
-        # and other users' draws are untouched.
-        with torch.random.fork_rng(devices=[]):
-            metrics = train.train_epoch(
-                state.model, state.opt, batches, progress, stop, start, self._seed
-            )
-        return state, metrics
+        cfg = self.cfg.train
+        return state, train.train_epoch(state, batches, cfg, self.schedule, progress, stop, start)
 
-    def snapshot(self, state) -> dict[str, np.ndarray]:
-        """The training state as named numpy arrays (revseq.resume lists the names)."""
+    def snapshot(self, state: train.Training) -> dict[str, np.ndarray]:
+        """The training state as named numpy arrays (revseq.resume lists the names; `rng.state`
+        is the dropout generator's state)."""
         out = self.to_numpy(state.model)
-        names = [k for k, _ in state.model.named_parameters()]
-        adam = state.opt.adam
-        for m in ("mu", "nu"):
-            out |= {
-                f"adam.{m}.{k}": t.numpy().copy()
-                for k, t in zip(names, getattr(adam, m), strict=True)
-            }
-        scalars = {"adam.count": adam.count, "step": adam.count, "nonfinite": state.opt.nonfinite}
-        return out | {k: np.asarray(v, np.int32) for k, v in scalars.items()}
+        for k, p in state.model.named_parameters():
+            moments = state.optimizer.state[p]  # empty before the first update
+            for m, name in (("mu", "exp_avg"), ("nu", "exp_avg_sq")):
+                out[f"adam.{m}.{k}"] = moments.get(name, torch.zeros_like(p)).numpy().copy()
+        scalars = {"adam.count": state.step, "step": state.step, "nonfinite": state.nonfinite}
+        out |= {k: np.asarray(v, np.int32) for k, v in scalars.items()}
+        return out | {"rng.state": state.generator.get_state().numpy().copy()}
 
-    def restore(self, arrays: dict[str, np.ndarray]) -> train.TrainState:
-        """Inverse of snapshot."""
+    def restore(self, arrays: dict[str, np.ndarray]) -> train.Training:
+        """Inverse of snapshot: the model, its optimizer's state and the dropout generator's."""
         names = param_shapes(self.cfg.model)
         state = self.start({k: arrays[k] for k in names})
-        adam = state.opt.adam
-        order = [k for k, _ in state.model.named_parameters()]
-        for m in ("mu", "nu"):
-            for t, k in zip(getattr(adam, m), order, strict=True):
-                t.copy_(torch.from_numpy(arrays[f"adam.{m}.{k}"]))
-        adam.count = int(arrays["adam.count"])
-        state.opt.nonfinite = int(arrays["nonfinite"])
+        state.step, state.nonfinite = int(arrays["step"]), int(arrays["nonfinite"])
+        for k, p in state.model.named_parameters():
+            state.optimizer.state[p] = {
+                "step": int(arrays["adam.count"]),
+                "exp_avg": torch.from_numpy(arrays[f"adam.mu.{k}"].copy()),
+                "exp_avg_sq": torch.from_numpy(arrays[f"adam.nu.{k}"].copy()),
+            }
+        if "rng.state" in arrays:  # else the generator starts from the run's seed, as JAX's key
+            state.generator.set_state(torch.from_numpy(arrays["rng.state"].copy()))
         return state
 
     def evaluate(self, state, batches: Sequence[Batch]) -> dict:
         """Free-running sums {"loss_sum", "count", "exact"} over the batches."""
         return train.evaluate(state.model, batches)
 
-    def params(self, state) -> model.Seq2Seq:
+    def params(self, state: train.Training) -> model.Seq2Seq:
         """The model held by a training state."""
         return state.model
 

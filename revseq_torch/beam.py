@@ -33,7 +33,7 @@ def beam_search(
     mask = src != PAD
     limit = mask.sum(dim=1, keepdim=True) + EXTRA_STEPS  # B x 1
     with evaluating(model):
-        enc, h = model.encode(src)
+        enc, h = model.encoder(src)
         enc = enc.repeat_interleave(K, dim=0)  # BK x S x H: sentence b's beams are rows bK..
         keys = model.decoder.attention.project_keys(enc)
         beam_mask = mask.repeat_interleave(K, dim=0)
@@ -53,7 +53,7 @@ def beam_search(
         stay = torch.full((V,), -torch.inf, dtype=dtype)
         stay[PAD] = 0.0
         for t in range(T):
-            h, logits, attn = model.decoder_step(h, y, keys, enc, beam_mask, a_prev=a)
+            h, logits, attn = model.decoder(h, y, keys, enc, beam_mask, a_prev=a)
             logp = torch.log_softmax(logits, dim=-1).reshape(B, K, V)
             live = ~done & (t < limit)  # B x K
             cand = score[..., None] + torch.where(live[..., None], logp, stay)  # B x K x V

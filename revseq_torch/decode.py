@@ -46,12 +46,12 @@ def greedy_decode_with_attention(model: Seq2Seq, src: torch.Tensor, rule: str):
     """Greedy decoding of src [B, S] with every step attending by `rule` (revseq.ablation:
     "uniform" or "mirror") instead of the model's attention -> numpy tokens [B, T] (PAD after
     EOS) and the weights used [B, T, S] (0 there), T = S + EXTRA_STEPS, as greedy_decode. A
-    plain loop of model.decoder_step, in eval mode without autograd."""
+    plain loop of model.decoder, in eval mode without autograd."""
     src_np = src.cpu().numpy()
     fixed_np = ablation.fixed_weights(src_np, rule, src.shape[1] + EXTRA_STEPS)
     with evaluating(model):
         fixed = torch.from_numpy(fixed_np).to(src.device)
-        enc, h = model.encode(src)
+        enc, h = model.encoder(src)
         h = model.decoder_start(h)
         keys = model.decoder.attention.project_keys(enc)
         mask = src != PAD
@@ -59,7 +59,7 @@ def greedy_decode_with_attention(model: Seq2Seq, src: torch.Tensor, rule: str):
         y = torch.full(src.shape[:1], SOS, dtype=src.dtype, device=src.device)
         tokens = []
         for t in range(fixed.shape[1]):
-            h, logits, w = model.decoder_step(h, y, keys, enc, mask, fixed[:, t], a)
+            h, logits, w = model.decoder(h, y, keys, enc, mask, fixed[:, t], a)
             a = None if a is None else w
             y = logits.argmax(dim=-1).to(src.dtype)
             tokens.append(y)

@@ -14,6 +14,22 @@ import torch.nn.functional as F
 from torch import nn
 
 
+class Dropout(nn.Dropout):
+    """nn.Dropout drawing its masks from a given torch.Generator (None: torch's global one)."""
+
+    def __init__(self, p: float = 0.5, generator: torch.Generator | None = None):
+        super().__init__(p)
+        self.generator = generator
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Inverted dropout in train mode: each element zeroed with probability p, the rest
+        scaled by 1 / (1 - p); the identity in eval mode or when p is 0."""
+        if not self.training or self.p == 0:
+            return x
+        keep = torch.empty_like(x).bernoulli_(1 - self.p, generator=self.generator)
+        return x * keep.div_(1 - self.p)
+
+
 def cell(xp: torch.Tensor, h: torch.Tensor, w_hh: torch.Tensor, b_hh: torch.Tensor):
     """One step from the projected input xp [B, 3H] and state h [B, H] -> new state [B, H]."""
     hp = F.linear(h, w_hh, b_hh)  # B x 3H
@@ -28,15 +44,23 @@ def cell(xp: torch.Tensor, h: torch.Tensor, w_hh: torch.Tensor, b_hh: torch.Tens
 class GRU(nn.Module):
     """Stacked GRU with nn.GRU's parameters (weight_ih_l0, weight_hh_l0, bias_ih_l0, ...).
 
-    Dropout applies to the input of every layer but the first, as nn.GRU(dropout=...) does.
+    Dropout applies to the input of every layer but the first, as nn.GRU(dropout=...) does;
+    its masks come from `generator` (None: torch's global one).
     """
 
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, dropout=0.0):
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        dropout: float = 0.0,
+        generator: torch.Generator | None = None,
+    ):
         super().__init__()
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.num_layers = num_layers
-        self.dropout = dropout
+        self.dropout = Dropout(dropout, generator)
         H = hidden_size
         # Registered in nn.GRU's order, so a state_dict and the init's draws line up with it.
         for k in range(num_layers):
@@ -82,7 +106,7 @@ class GRU(nn.Module):
         finals = []
         for k in range(self.num_layers):
             if k > 0:
-                x = F.dropout(x, self.dropout, self.training)
+                x = self.dropout(x)
             x, h = self.layer(k, x, mask, h0[k])
             finals.append(h)
         return x, torch.stack(finals)
@@ -92,7 +116,7 @@ class GRU(nn.Module):
         new = []
         for k in range(self.num_layers):
             if k > 0:
-                x = F.dropout(x, self.dropout, self.training)
+                x = self.dropout(x)
             w_ih, w_hh, b_ih, b_hh = self.layer_params(k)
             x = cell(F.linear(x, w_ih, b_ih), h[k], w_hh, b_hh)
             new.append(x)

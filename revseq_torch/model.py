@@ -1,8 +1,9 @@
 """Encoder, decoder step and the forward pass of the attention seq2seq, as nn.Modules.
 
 The state_dict keys and shapes are exactly revseq.layout.param_shapes(cfg), the notebook's
-names, so weights move between backends by name. Each method mirrors its revseq_jax.model
-counterpart: Seq2Seq.encode ~ encode, Seq2Seq.decoder_step ~ decoder_step, forward ~ forward.
+names, so weights move between backends by name. The modules mirror revseq_jax.model's
+functions: Encoder ~ encode, Decoder (one step) ~ decoder_step, Seq2Seq ~ forward. Dropout
+draws its masks from the torch.Generator the model is built with (None: torch's global one).
 Shapes: B batch, S source length, T target length, E embedding, H hidden, V vocabulary.
 """
 
@@ -20,7 +21,7 @@ from revseq.conventions import initial_attention
 from revseq.init import init_params as shared_init
 from revseq.vocab import PAD
 from revseq_torch.attention import make_attention
-from revseq_torch.gru import GRU
+from revseq_torch.gru import GRU, Dropout
 
 
 def embed(embedding: nn.Embedding, ids: torch.Tensor) -> torch.Tensor:
@@ -35,11 +36,11 @@ def embed(embedding: nn.Embedding, ids: torch.Tensor) -> torch.Tensor:
 class Encoder(nn.Module):
     """Embedding, dropout, then a padding-aware GRU."""
 
-    def __init__(self, cfg: ModelConfig):
+    def __init__(self, cfg: ModelConfig, generator: torch.Generator | None = None):
         super().__init__()
         self.embedding = nn.Embedding(cfg.vocab_size, cfg.embed_dim, padding_idx=PAD)
-        self.gru = GRU(cfg.embed_dim, cfg.hidden_dim, cfg.num_layers, cfg.dropout)
-        self.dropout = nn.Dropout(cfg.dropout)
+        self.gru = GRU(cfg.embed_dim, cfg.hidden_dim, cfg.num_layers, cfg.dropout, generator)
+        self.dropout = Dropout(cfg.dropout, generator)
 
     def forward(self, src: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """src [B, S] -> outputs [B, S, H] (0 at PAD), final states [L, B, H]; PAD steps skip."""
@@ -52,16 +53,18 @@ class Decoder(nn.Module):
     decoder_init "learned", the first state h0 [L, H] (the module's own parameter, so first in
     its state_dict)."""
 
-    def __init__(self, cfg: ModelConfig):
+    def __init__(self, cfg: ModelConfig, generator: torch.Generator | None = None):
         super().__init__()
         # Registration order is the notebook's state_dict order.
         if cfg.decoder_init == "learned":
             self.h0 = nn.Parameter(torch.zeros(cfg.num_layers, cfg.hidden_dim))
         self.embedding = nn.Embedding(cfg.vocab_size, cfg.embed_dim, padding_idx=PAD)
         self.attention = make_attention(cfg)
-        self.gru = GRU(cfg.embed_dim + cfg.hidden_dim, cfg.hidden_dim, cfg.num_layers, cfg.dropout)
+        self.gru = GRU(
+            cfg.embed_dim + cfg.hidden_dim, cfg.hidden_dim, cfg.num_layers, cfg.dropout, generator
+        )
         self.fc = nn.Linear(cfg.hidden_dim, cfg.vocab_size)
-        self.dropout = nn.Dropout(cfg.dropout)
+        self.dropout = Dropout(cfg.dropout, generator)
 
     def forward(
         self,
@@ -90,17 +93,14 @@ class Decoder(nn.Module):
 
 
 class Seq2Seq(nn.Module):
-    """The encoder-decoder; forward runs T decoder steps under a given forcing mask."""
+    """The encoder-decoder; forward runs T decoder steps under a given forcing mask. Its
+    encoder and decoder are called directly for decoding (revseq_torch.decode, .beam)."""
 
-    def __init__(self, cfg: ModelConfig):
+    def __init__(self, cfg: ModelConfig, generator: torch.Generator | None = None):
         super().__init__()
         self.cfg = cfg
-        self.encoder = Encoder(cfg)
-        self.decoder = Decoder(cfg)
-
-    def encode(self, src: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """src [B, S] -> outputs [B, S, H], final states [L, B, H]."""
-        return self.encoder(src)
+        self.encoder = Encoder(cfg, generator)
+        self.decoder = Decoder(cfg, generator)
 
     def decoder_start(self, h: torch.Tensor) -> torch.Tensor:
         """The decoder's first states [L, B, H] from the encoder's final states h [L, B, H]:
@@ -119,12 +119,6 @@ class Seq2Seq(nn.Module):
         ones = torch.ones(mask.shape, dtype=dtype, device=mask.device)
         return initial_attention(torch, mask, self.cfg.attention_prior, ones)
 
-    def decoder_step(self, h, y_prev, keys, enc, mask, fixed=None, a_prev=None):
-        """h [L, B, H], y_prev [B] -> (h [L, B, H], logits [B, V], attention [B, S]); fixed
-        [B, S], if given, replaces the attention weights (revseq.ablation); a_prev [B, S] the
-        previous step's weights (location attention; None for bahdanau)."""
-        return self.decoder(h, y_prev, keys, enc, mask, fixed, a_prev)
-
     def forward(
         self, src: torch.Tensor, tgt_in: torch.Tensor, force: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -133,7 +127,7 @@ class Seq2Seq(nn.Module):
         Step t reads tgt_in[:, t] where force[:, t] is True, else its own previous argmax; step 0
         always reads tgt_in[:, 0] (SOS). Dropout is active in train mode only.
         """
-        enc, h = self.encode(src)
+        enc, h = self.encoder(src)
         h = self.decoder_start(h)
         keys = self.decoder.attention.project_keys(enc)  # once, not per step
         mask = src != PAD
@@ -142,7 +136,7 @@ class Seq2Seq(nn.Module):
         logits, weights = [], []
         for t in range(tgt_in.shape[1]):
             y = torch.where(force[:, t], tgt_in[:, t], pred)
-            h, step_logits, step_weights = self.decoder_step(h, y, keys, enc, mask, a_prev=a)
+            h, step_logits, step_weights = self.decoder(h, y, keys, enc, mask, a_prev=a)
             a = None if a is None else step_weights
             pred = step_logits.argmax(dim=-1).to(tgt_in.dtype)
             logits.append(step_logits)
@@ -150,11 +144,12 @@ class Seq2Seq(nn.Module):
         return torch.stack(logits, dim=1), torch.stack(weights, dim=1)
 
 
-def build(cfg: ModelConfig) -> Seq2Seq:
-    """An untrained Seq2Seq whose weights are about to be loaded; torch's global generator,
-    which module construction draws from, is left as it was."""
+def build(cfg: ModelConfig, generator: torch.Generator | None = None) -> Seq2Seq:
+    """An untrained Seq2Seq whose weights are about to be loaded, its dropout drawing from
+    `generator`; torch's global generator, which module construction draws from, is left as
+    it was."""
     with torch.random.fork_rng(devices=[]):
-        return Seq2Seq(cfg)
+        return Seq2Seq(cfg, generator)
 
 
 def load_params(module: Seq2Seq, arrays: dict[str, np.ndarray]) -> Seq2Seq:

@@ -1,10 +1,10 @@
-"""The optimizer of a run, the train and eval steps, and one epoch over prepared batches."""
+"""What a run trains (model, optimizer, dropout generator), the train and eval steps, and one
+epoch over prepared batches."""
 
 from __future__ import annotations
 
-import functools
+import dataclasses
 from collections.abc import Callable, Iterable, Sequence
-from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -18,74 +18,31 @@ from revseq_torch.losses import masked_cross_entropy
 from revseq_torch.model import Seq2Seq
 
 
-class Optimizer:
-    """Global-norm clipping then hand-written Adam: revseq_jax.train.make_optimizer's chain."""
-
-    def __init__(
-        self,
-        params: Iterable[torch.Tensor],
-        lr: float | optim.Schedule,
-        b1: float,
-        b2: float,
-        eps: float,
-        max_norm: float,
-        skip_nonfinite: bool = False,
-    ):
-        self.params = list(params)
-        self.max_norm = max_norm
-        self.skip_nonfinite = skip_nonfinite
-        self.nonfinite = 0  # steps whose loss or gradient was NaN or Inf
-        self.adam = optim.Adam(self.params, lr, b1, b2, eps)
-
-    def zero_grad(self) -> None:
-        """Forget the gradients of the last backward pass."""
-        self.adam.zero_grad()
-
-    def step(self, loss: torch.Tensor | None = None) -> torch.Tensor:
-        """Clip the gradients, then update; returns the gradient norm before clipping.
-
-        A step whose loss or gradient norm is NaN or Inf changes nothing but the `nonfinite`
-        count; unless skip_nonfinite, every later step is refused too (JAX's rule).
-        """
-        norm = optim.clip_grad_norm(self.params, self.max_norm)
-        finite = bool(torch.isfinite(norm)) and (loss is None or bool(torch.isfinite(loss)))
-        if finite and (self.skip_nonfinite or self.nonfinite == 0):
-            self.adam.step()
-        self.nonfinite += not finite
-        return norm
-
-
-def make_optimizer(
-    cfg: TrainConfig, steps_per_epoch: int
-) -> Callable[[Iterable[torch.Tensor]], Optimizer]:
-    """params -> Optimizer: clipping then Adam, the rate constant or cosine-decayed over the run.
-
-    Like the JAX transform it is made before any params exist; calling it binds the params.
-    """
-    lr: float | optim.Schedule = cfg.lr
-    if cfg.lr_schedule == "cosine":
-        lr = optim.cosine_decay_schedule(cfg.lr, cfg.epochs * steps_per_epoch)
-    return functools.partial(
-        Optimizer,
-        lr=lr,
-        b1=cfg.b1,
-        b2=cfg.b2,
-        eps=cfg.eps,
-        max_norm=cfg.max_norm,
-        skip_nonfinite=cfg.skip_nonfinite,
-    )
-
-
-class TrainState(NamedTuple):
-    """What a step changes, both updated in place: the model and its optimizer."""
+@dataclasses.dataclass
+class Training:
+    """What a run trains and carries from step to step: the model, its optimizer, the
+    generator the model's dropout draws from, the updates made, and the steps whose loss or
+    gradient was NaN or Inf (refused)."""
 
     model: Seq2Seq
-    opt: Optimizer
+    optimizer: optim.Adam
+    generator: torch.Generator
+    step: int = 0
+    nonfinite: int = 0
 
 
-def init_state(model: Seq2Seq, tx: Callable[[Iterable[torch.Tensor]], Optimizer]) -> TrainState:
-    """The model with a fresh optimizer over its parameters."""
-    return TrainState(model, tx(model.parameters()))
+def make_optimizer(cfg: TrainConfig, params: Iterable[torch.Tensor]) -> optim.Adam:
+    """Adam over params with the run's betas and eps, at the base rate cfg.lr (train_step sets
+    each step's rate from learning_rate's schedule)."""
+    return optim.Adam(params, lr=cfg.lr, betas=(cfg.b1, cfg.b2), eps=cfg.eps)
+
+
+def learning_rate(cfg: TrainConfig, steps_per_epoch: int) -> optim.Schedule:
+    """updates made -> the rate of the next: cfg.lr, or cosine-decayed to 0 over the run
+    (revseq_jax.train.make_optimizer's rule)."""
+    if cfg.lr_schedule == "cosine":
+        return optim.cosine_decay_schedule(cfg.lr, cfg.epochs * steps_per_epoch)
+    return lambda count: cfg.lr
 
 
 def to_tensors(batch: Batch) -> Batch:
@@ -99,53 +56,60 @@ def loss_fn(model: Seq2Seq, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
     return masked_cross_entropy(logits, batch.tgt_out)
 
 
-def fold_seed(seed: int, *data: int) -> int:
-    """A seed derived from seed and data, the role jax.random.fold_in plays on the JAX side."""
-    return int(np.random.SeedSequence([seed, *data]).generate_state(1)[0])
+def train_step(
+    training: Training, batch: Batch, cfg: TrainConfig, schedule: optim.Schedule
+) -> dict[str, float]:
+    """One update in train mode at the rate schedule(updates made) -> {"loss_sum", "count",
+    "grad_norm" (before clipping), "updates", "nonfinite"}.
 
-
-def train_step(model: Seq2Seq, opt: Optimizer, batch: Batch) -> dict[str, float]:
-    """One update in train mode -> {"loss_sum", "count", "grad_norm" (before clipping),
-    "updates", "nonfinite"}; a refused step (see Optimizer.step) adds no loss."""
+    The gradients are clipped to a global norm of cfg.max_norm (revseq_jax.train's chain). A
+    step whose loss or gradient norm is NaN or Inf changes nothing but the `nonfinite` count
+    and adds no loss; unless cfg.skip_nonfinite, every later step is refused too (JAX's rule).
+    """
+    model, optimizer = training.model, training.optimizer
     batch = to_tensors(batch)
     model.train()
-    opt.zero_grad()
+    optimizer.zero_grad()
     loss, count = loss_fn(model, batch)
     loss.backward()
-    before, nonfinite = opt.adam.count, opt.nonfinite
-    grad_norm = opt.step(loss)
-    ok = opt.adam.count > before
+    grad_norm = optim.clip_grad_norm_(model.parameters(), cfg.max_norm)
+    finite = bool(torch.isfinite(grad_norm)) and bool(torch.isfinite(loss))
+    ok = finite and (cfg.skip_nonfinite or training.nonfinite == 0)
+    if ok:
+        for group in optimizer.param_groups:
+            group["lr"] = schedule(training.step)
+        optimizer.step()
+        training.step += 1
+    training.nonfinite += not finite
     return {
         "loss_sum": float(loss.detach() * count) if ok else 0.0,
         "count": float(count) if ok else 0.0,
         "grad_norm": float(grad_norm) if ok else 0.0,
         "updates": float(ok),
-        "nonfinite": float(opt.nonfinite - nonfinite),
+        "nonfinite": float(not finite),
     }
 
 
 def train_epoch(
-    model: Seq2Seq,
-    opt: Optimizer,
+    training: Training,
     batches: Sequence[Batch],
+    cfg: TrainConfig,
+    schedule: optim.Schedule,
     progress: Callable[[int], None] = lambda i: None,
     stop: Callable[[], bool] = lambda: False,
     start: dict | None = None,
-    seed: int | None = None,
 ) -> dict[str, float]:
     """Run train_step over the batches until done or stop() holds (asked before each step)
     -> metrics summed onto `start`, and "batches": how many were run.
 
-    With a seed, dropout draws come from torch's generator seeded from (seed, 1, updates made)
-    before each step, so a run resumed mid-epoch draws what the uninterrupted one did.
+    Dropout draws from training.generator, whose state the run's checkpoints keep, so a run
+    resumed mid-epoch draws what the uninterrupted one did.
     """
     metrics = []
     for batch in batches:
         if stop():
             break
-        if seed is not None:
-            torch.manual_seed(fold_seed(seed, 1, opt.adam.count))
-        metrics.append(train_step(model, opt, batch))
+        metrics.append(train_step(training, batch, cfg, schedule))
         progress(len(metrics))
     return {**add_up(metrics, start), "batches": len(metrics)}
 

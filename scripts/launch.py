@@ -9,7 +9,6 @@ errors); when one fails, the rest are ended and the launcher exits with its code
 from __future__ import annotations
 
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,16 +19,9 @@ from revseq import cli
 TRAIN = Path(__file__).resolve().parent / "train.py"
 
 
-def free_port() -> int:
-    """A TCP port nobody listens on now."""
-    with socket.socket() as s:
-        s.bind(("localhost", 0))
-        return s.getsockname()[1]
-
-
 def start(n: int, flags: list[str], script: Path = TRAIN) -> list[subprocess.Popen]:
     """The n processes of one run, process 0 first."""
-    where = ["--coordinator", f"localhost:{free_port()}", "--num-processes", str(n)]
+    where = ["--coordinator", f"localhost:{cli.free_port()}", "--num-processes", str(n)]
     return [
         subprocess.Popen(
             [sys.executable, str(script), *flags, *where, "--process-id", str(i)],

@@ -3,10 +3,9 @@
 
 from __future__ import annotations
 
-from contextlib import nullcontext
 from pathlib import Path
 
-from revseq import cli, corpus, run, run_folder
+from revseq import cli, corpus, record, run, run_folder
 from revseq.backends import BACKENDS
 from revseq.config import (
     ATTENTION_PRIORS,
@@ -16,8 +15,7 @@ from revseq.config import (
     PRESETS,
     preset,
 )
-from revseq.painter import Painter
-from revseq_jax import distributed
+from revseq.processes import Processes, initialize
 
 # flag -> (type, help); each overrides the preset's setting of the same name.
 SETTINGS = {
@@ -102,7 +100,6 @@ def parser() -> cli.ArgumentParser:
     p.add_argument(
         "--devices",
         type=cli.device_count,
-        default=0,
         metavar="N|all",
         help="JAX: split each batch over N local devices, or all of them (default: 1; "
         "with several processes N counts all of theirs, default one each)",
@@ -117,16 +114,11 @@ def parser() -> cli.ArgumentParser:
 def main() -> None:
     p = parser()
     args = p.parse_args()
-    processes = distributed.initialize(args.coordinator, args.num_processes, args.process_id)
-    devices = args.devices if args.devices != 0 else processes.count
-    cli.compilation_cache(args)
+    processes = initialize(args.coordinator, args.num_processes, args.process_id)
+    devices = devices_for(args.devices, processes)
     settings = [*SETTINGS, "skip_nonfinite"]
     overrides = {k: getattr(args, k) for k in settings if getattr(args, k) is not None}
-    with (
-        cli.StopSignals() as stop,
-        processes.fail_fast(),
-        figure_workers(processes, devices) as painter,
-    ):
+    with cli.StopSignals() as stop, processes.fail_fast():
         if args.resume:
             given = [
                 k for k in ("backend", "preset", "out", "corpus", *overrides) if getattr(args, k)
@@ -134,18 +126,16 @@ def main() -> None:
             if given:
                 flags = ", ".join(f"--{k.replace('_', '-')}" for k in given)
                 p.error(f"--resume continues a run with its own settings; drop {flags}")
-            run.resume(
-                args.resume, stop=stop, devices=devices, processes=processes, painter=painter
-            )
+            cli.compilation_cache(args, record.read(args.resume)[1])
+            run.resume(args.resume, stop=stop, devices=devices, processes=processes)
             return
         if "n_words" in overrides:
             overrides["vocab_size"] = overrides["n_words"] + 4  # the specials, then the words
         cfg = with_corpus(p, args, preset(args.preset or "default"), overrides)
         out = Path(processes.from_writer(str(args.out or run_folder.new_run_dir())))
         backend = args.backend or "jax"
-        run.train(
-            cfg, backend, out, stop=stop, devices=devices, processes=processes, painter=painter
-        )
+        cli.compilation_cache(args, backend)
+        run.train(cfg, backend, out, stop=stop, devices=devices, processes=processes)
 
 
 def with_corpus(p: cli.ArgumentParser, args, cfg, overrides: dict):
@@ -165,13 +155,13 @@ def with_corpus(p: cli.ArgumentParser, args, cfg, overrides: dict):
     return corpus.configure(cfg.replace(**overrides), args.corpus, n_train)
 
 
-def figure_workers(processes, devices):
-    """The context of the run's figure workers (revseq.painter; the run starts them after its
-    first epoch), or of none: only process 0 of a run on one device has them. On several CPU
-    devices, starting them broke XLA's in-process collectives (an all-reduce waited for a
-    device that never came), so such runs draw in their own process."""
-    one_device = devices == 1 and processes.count == 1
-    return Painter() if processes.writer and one_device else nullcontext()
+
+def devices_for(flag: int | str | None, processes: Processes) -> int | None:
+    """--devices as a backend takes it: N; None (every device) for "all"; when the flag is not
+    given, one device per process."""
+    if flag is None:
+        return processes.count
+    return None if flag == "all" else flag
 
 
 def add_process_flags(p: cli.ArgumentParser) -> None:

@@ -52,8 +52,20 @@ def script(name: str, *args: str, stdin: bytes | None = None, **env: str):
 
 def run_file(path: Path, *args: str, stdin: bytes | None = None, **env: str):
     """Run the Python file at path, as script() does."""
+    return run_python(str(path), *args, stdin=stdin, **env)
+
+
+def run_module(name: str, *args: str, **env: str):
+    """Run `python -m name` (a package of the repository, such as benchmarks), as script()
+    does."""
+    return run_python("-m", name, *args, **env)
+
+
+def run_python(*argv: str, stdin: bytes | None = None, **env: str):
+    """This interpreter with argv, in the repository's root -> the finished process, its output
+    decoded (warnings off; extra environment variables as keywords)."""
     proc = subprocess.run(
-        [sys.executable, str(path), *args],
+        [sys.executable, *argv],
         input=stdin,
         capture_output=True,
         cwd=ROOT,

@@ -80,11 +80,11 @@ def test_torch_decoder_step_with_fixed_weights_reads_the_encoder_output_they_poi
     fixed, only_k = _one_hot_and_masked(S=4)
     y = torch.full((3,), 1)
     with torch.no_grad():
-        enc, h = m.encode(src)
+        enc, h = m.encoder(src)
         keys = m.decoder.attention.project_keys(enc)
-        _, logits, w = m.decoder_step(h, y, keys, enc, src != 0, torch.from_numpy(fixed))
-        _, ref_logits, ref_w = m.decoder_step(h, y, keys, enc, torch.from_numpy(only_k))
-        plain = m.decoder_step(h, y, keys, enc, src != 0)[1]
+        _, logits, w = m.decoder(h, y, keys, enc, src != 0, torch.from_numpy(fixed))
+        _, ref_logits, ref_w = m.decoder(h, y, keys, enc, torch.from_numpy(only_k))
+        plain = m.decoder(h, y, keys, enc, src != 0)[1]
     assert torch.equal(w, torch.from_numpy(fixed))
     torch.testing.assert_close(ref_w, torch.from_numpy(fixed), atol=1e-6, rtol=0)
     torch.testing.assert_close(logits, ref_logits, atol=1e-5, rtol=0)

@@ -3,12 +3,8 @@ run that trains, is scored as the user sees it and resumes from its own folder."
 
 from __future__ import annotations
 
-import io
 import re
-import runpy
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -26,25 +22,6 @@ from revseq.vocab import normal
 CORPUS = ROOT / "tests" / "data" / "corpus.txt"  # 3,000 docstring sentences (docs/real-text.md)
 # A tiny corpus run: about 800 training sentences of 3-6 words, two epochs.
 FLAGS = {"epochs": 2, "n_val": 50, "n_test": 50, "min_count": 2}
-
-
-@pytest.fixture
-def cli(monkeypatch, capsys):
-    """cli("train.py", *args) runs scripts/<name> in this process as its command line would
-    (through cli.run's exit codes and one-line errors): returncode, stdout, stderr. (The same
-    fixture as tests/conftest.py's on the main branch.)"""
-
-    def go(name: str, *args: str, stdin: bytes | None = None):
-        monkeypatch.setattr(sys, "argv", [name, *args])
-        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin or b"")))
-        monkeypatch.setenv("REVSEQ_JAX_CACHE", "")
-        capsys.readouterr()
-        with pytest.raises(SystemExit) as stopped:
-            runpy.run_path(str(ROOT / "scripts" / name), run_name="__main__")
-        out, err = capsys.readouterr()
-        return subprocess.CompletedProcess([name, *args], stopped.value.code or 0, out, err)
-
-    return go
 
 
 def write(path: Path, lines: list[str]) -> Path:

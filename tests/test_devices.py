@@ -10,7 +10,10 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
 from helpers import ROOT, script
+
+pytestmark = pytest.mark.integration
 
 # Five steps of the same batches from the same weights on a mesh of 8 devices and of 1; prints
 # the largest difference of any array of the two training states, and where the arrays live.

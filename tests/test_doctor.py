@@ -1,6 +1,9 @@
 """scripts/doctor.py, the install check, end to end on this machine's CPU."""
 
+import pytest
 from helpers import script
+
+pytestmark = pytest.mark.integration
 
 
 def test_doctor_passes_here_and_ends_with_its_verdict():

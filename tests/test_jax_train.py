@@ -62,7 +62,7 @@ def test_chunks_stack_runs_of_one_shape_and_mark_the_padding_dead():
 def test_a_nonfinite_step_changes_nothing_and_halts_the_rest_unless_skipping(small_cfg, skip):
     """Word 11's encoder embedding is NaN, so only the batch that reads it has a NaN loss:
     that step is refused and counted; without skip every later step is refused too."""
-    tx = train.make_optimizer(TrainConfig(lr=1e-2), 4)
+    tx = train.make_optimizer(TrainConfig(lr=1e-2, lr_schedule="constant"), 4)
     params = random_params(small_cfg, 0)
     emb = params["encoder"]["embedding"]
     emb["weight"] = emb["weight"].at[11].set(np.nan)

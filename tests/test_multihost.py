@@ -16,6 +16,10 @@ from pathlib import Path
 import pytest
 from helpers import ROOT, script
 
+from revseq import cli
+
+pytestmark = pytest.mark.integration
+
 SETTINGS = [
     "--preset",
     "tiny",
@@ -29,8 +33,6 @@ SETTINGS = [
     "",
 ]
 CRASH = Path(__file__).with_name("crash_train.py")
-sys.path.insert(0, str(ROOT / "scripts"))
-import launch  # noqa: E402
 
 
 def losses(run: Path) -> list[tuple[float, float]]:
@@ -41,7 +43,7 @@ def losses(run: Path) -> list[tuple[float, float]]:
 def start(tmp: Path, flags: list[str], env: list[dict]) -> list[subprocess.Popen]:
     """Two processes of train.py (tests/crash_train.py where env[i] has REVSEQ_CRASH), output
     in tmp/out{i}, err{i}."""
-    where = ["--coordinator", f"localhost:{launch.free_port()}", "--num-processes", "2"]
+    where = ["--coordinator", f"localhost:{cli.free_port()}", "--num-processes", "2"]
     return [
         subprocess.Popen(
             [

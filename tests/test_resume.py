@@ -18,6 +18,8 @@ from revseq import checkpoint, resume
 SETTINGS = ["--preset", "tiny", "--epochs", "3", "--n-train", "640", "--chunk", "4"]
 # The training call during which to crash: inside epoch 2 (JAX calls hold up to 4 batches).
 MID_EPOCH_2 = {"jax": "9", "torch": "30"}
+# Torch with dropout: its generator's state (rng.state in `last`) must come back exactly too.
+FLAGS = {"jax": [], "torch": ["--dropout", "0.1"]}
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +30,9 @@ def references(tmp_path_factory) -> dict[str, Path]:
     def get(backend: str) -> Path:
         if backend not in made:
             out = root / backend
-            proc = script("train.py", *SETTINGS, "--backend", backend, "--out", str(out))
+            proc = script(
+                "train.py", *SETTINGS, *FLAGS[backend], "--backend", backend, "--out", str(out)
+            )
             assert proc.returncode == 0, proc.stderr
             made[backend] = out
         return made[backend]
@@ -39,7 +43,9 @@ def references(tmp_path_factory) -> dict[str, Path]:
 def start(out: Path, backend: str = "jax", **env: str):
     """train.py, crashing where REVSEQ_CRASH says (tests/crash_train.py)."""
     crash = Path(__file__).with_name("crash_train.py")
-    return run_file(crash, *SETTINGS, "--backend", backend, "--out", str(out), **env)
+    return run_file(
+        crash, *SETTINGS, *FLAGS[backend], "--backend", backend, "--out", str(out), **env
+    )
 
 
 def metrics(run: Path) -> list[dict]:
@@ -69,7 +75,7 @@ def last_meta(out: Path) -> dict:
     return json.loads((out / "last.json").read_text())
 
 
-@pytest.mark.parametrize("backend", ["jax", "torch"])
+@pytest.mark.parametrize("backend", ["jax", pytest.param("torch", marks=pytest.mark.integration)])
 def test_sigkill_mid_epoch_then_resume_equals_the_uninterrupted_run(references, tmp_path, backend):
     out = tmp_path / "run"
     proc = start(out, backend, REVSEQ_CRASH=f"step:{MID_EPOCH_2[backend]}")
@@ -80,6 +86,7 @@ def test_sigkill_mid_epoch_then_resume_equals_the_uninterrupted_run(references, 
     assert_same_run(references(backend), out)
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("name", ["last", "best"])
 def test_sigkill_while_writing_a_checkpoint_leaves_the_previous_one_loadable(
     references, tmp_path, name
@@ -97,6 +104,7 @@ def test_sigkill_while_writing_a_checkpoint_leaves_the_previous_one_loadable(
     assert_same_run(references("jax"), out)
 
 
+@pytest.mark.integration
 def test_ctrl_c_mid_epoch_saves_last_says_how_to_resume_and_resumes_exactly(references, tmp_path):
     out = tmp_path / "run"
     proc = start(out, REVSEQ_CRASH="step:9", REVSEQ_CRASH_SIGNAL="SIGINT")
@@ -108,6 +116,7 @@ def test_ctrl_c_mid_epoch_saves_last_says_how_to_resume_and_resumes_exactly(refe
     assert_same_run(references("jax"), out)
 
 
+@pytest.mark.integration
 def test_same_seed_same_metrics_the_run_recorded_and_a_finished_run_resumed_is_only_reported(
     references, tmp_path
 ):

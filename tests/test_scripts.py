@@ -1,4 +1,6 @@
-"""The command-line tools end to end, each in a subprocess, on one short real training run."""
+"""The command-line tools end to end on the session's real tiny training run (`trained_run`):
+their main() in this process as their command line runs it (`cli`), and a few bad inputs through
+real subprocesses to prove the wiring of exit codes and stderr."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import script
+from helpers import run_module, script
 
 from revseq import checkpoint
 from revseq.config import ModelConfig
@@ -18,14 +20,10 @@ from revseq.inference import Model
 from revseq.layout import param_shapes
 
 
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory) -> Path:
-    """A real training run of the tiny preset (a few seconds of training)."""
-    out = tmp_path_factory.mktemp("run") / "tiny"
-    proc = script("train.py", "--backend", "jax", "--preset", "tiny", "--out", str(out))
-    assert proc.returncode == 0, proc.stderr
-    (out / "stdout.txt").write_text(proc.stdout)
-    return out
+@pytest.fixture
+def run_dir(trained_run) -> Path:
+    """`train.py --backend jax --preset tiny`, run once per session (a few seconds of training)."""
+    return trained_run("jax", "tiny")
 
 
 def accuracy(text: str) -> tuple[float, int, int]:
@@ -82,15 +80,15 @@ def test_train_logs_each_epoch_reaches_high_accuracy_and_writes_the_run_folder(r
         assert f"({name})" in report, name
 
 
-def test_evaluate_reproduces_the_test_accuracy_of_the_run(run_dir):
-    proc = script("evaluate.py", "--checkpoint", str(run_dir))
+def test_evaluate_reproduces_the_test_accuracy_of_the_run(run_dir, cli):
+    proc = cli("evaluate.py", "--checkpoint", str(run_dir))
     assert proc.returncode == 0, proc.stderr
     assert accuracy(proc.stdout) == accuracy((run_dir / "stdout.txt").read_text())
     assert proc.stdout.count("Status:") == 10
 
 
-def test_evaluate_writes_the_report_of_a_checkpoint(run_dir, tmp_path):
-    proc = script("evaluate.py", "--checkpoint", str(run_dir), "--report", str(tmp_path / "r"))
+def test_evaluate_writes_the_report_of_a_checkpoint(run_dir, cli, tmp_path):
+    proc = cli("evaluate.py", "--checkpoint", str(run_dir), "--report", str(tmp_path / "r"))
     assert proc.returncode == 0, proc.stderr
     report = (tmp_path / "r" / "report.md").read_text()
     # The same model, data and probes: the run's own report has the same numbers.
@@ -102,38 +100,38 @@ def test_evaluate_writes_the_report_of_a_checkpoint(run_dir, tmp_path):
     assert (tmp_path / "r" / "attention_repeated.png").stat().st_size > 0
 
 
-def test_evaluate_reads_a_sentence_file(run_dir, tmp_path):
+def test_evaluate_reads_a_sentence_file(run_dir, cli, tmp_path):
     f = tmp_path / "s.txt"
     f.write_text("the cat sat\n\nbig red car ran\n")
-    proc = script("evaluate.py", "--checkpoint", str(run_dir), "--sentences", str(f))
+    proc = cli("evaluate.py", "--checkpoint", str(run_dir), "--sentences", str(f))
     assert proc.returncode == 0, proc.stderr
     assert accuracy(proc.stdout)[2] == 2
     assert "Reference:  sat cat the" in proc.stdout
 
 
-def test_reverse_gives_the_same_line_for_a_sentence_alone_or_among_others(run_dir):
+def test_reverse_gives_the_same_line_for_a_sentence_alone_or_among_others(run_dir, cli):
     sentences = ["the cat sat", "big red car ran on the mat", "fox", "hot cold new old fast"]
-    together = script("reverse.py", "--checkpoint", str(run_dir), *sentences)
+    together = cli("reverse.py", "--checkpoint", str(run_dir), *sentences)
     assert together.returncode == 0, together.stderr
     lines = together.stdout.splitlines()
     assert len(lines) == 4
     for s, line in zip(sentences, lines, strict=True):
-        alone = script("reverse.py", "--checkpoint", str(run_dir), s)
+        alone = cli("reverse.py", "--checkpoint", str(run_dir), s)
         assert alone.stdout.splitlines() == [line]
 
 
-def test_reverse_reads_stdin_line_for_line_and_puts_unknown_words_back(run_dir):
-    proc = script(
+def test_reverse_reads_stdin_line_for_line_and_puts_unknown_words_back(run_dir, cli):
+    proc = cli(
         "reverse.py", "--checkpoint", str(run_dir), stdin=b"the cat sat\n\n   \nthe zebra sat\n"
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split("\n") == ["sat cat the", "", "", "sat zebra the", ""]
     # The model itself emits <UNK> where it reads an unknown word; --keep-unk shows it.
-    kept = script("reverse.py", "--checkpoint", str(run_dir), "--keep-unk", "the zebra sat")
+    kept = cli("reverse.py", "--checkpoint", str(run_dir), "--keep-unk", "the zebra sat")
     assert kept.stdout.splitlines() == ["sat <UNK> the"]
 
 
-def test_reverse_and_evaluate_decode_with_the_beam_they_are_given(run_dir):
+def test_reverse_and_evaluate_decode_with_the_beam_they_are_given(run_dir, cli):
     """--beam and --length-penalty reach the beam search: the lines are those of
     Model.decode with the same settings, unknown words put back as in greedy decoding. The
     9-word sentences, longer than any in training, are ones where beam and greedy differ."""
@@ -145,14 +143,14 @@ def test_reverse_and_evaluate_decode_with_the_beam_they_are_given(run_dir):
         "dog the dog hat dog sat blue jumps fish",
     ]
     flags = ["--beam", "4", "--length-penalty", "1"]
-    proc = script("reverse.py", "--checkpoint", str(run_dir), *flags, *sentences)
+    proc = cli("reverse.py", "--checkpoint", str(run_dir), *flags, *sentences)
     assert proc.returncode == 0, proc.stderr
     model, words = Model.load(run_dir), [s.split() for s in sentences]
     wanted = model.decode(words, beam=4, length_penalty=1.0)
     assert proc.stdout.splitlines() == [" ".join(d.prediction) for d in wanted]
     assert proc.stdout.splitlines()[1] == "sat zebra the"
     assert [d.prediction for d in wanted] != [d.prediction for d in model.decode(words)]
-    ev = script("evaluate.py", "--checkpoint", str(run_dir), "--beam", "3", "--examples", "0")
+    ev = cli("evaluate.py", "--checkpoint", str(run_dir), "--beam", "3", "--examples", "0")
     items = model.decode(read_test(run_dir), beam=3)
     right = sum(d.prediction == d.reference for d in items)
     assert accuracy(ev.stdout)[1:] == (right, len(items))
@@ -248,9 +246,14 @@ def files(folder: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
 
 
+# Bad inputs also run as real processes: invalid UTF-8 on the real stdin, and a damaged file
+# refused by reverse.py and by train.py --resume.
+THROUGH_A_PROCESS = ("UTF-8", "truncated or corrupt")
+
+
 @pytest.mark.parametrize("args, stdin, words, damage", BAD_INPUTS)
 def test_bad_input_gives_one_line_and_a_nonzero_exit_and_changes_no_file(
-    run_dir, tmp_path, args, stdin, words, damage
+    run_dir, cli, tmp_path, args, stdin, words, damage
 ):
     copy = tmp_path / "copy"
     shutil.copytree(run_dir, copy, ignore=shutil.ignore_patterns("stdout.txt"))
@@ -258,17 +261,18 @@ def test_bad_input_gives_one_line_and_a_nonzero_exit_and_changes_no_file(
         damage(copy)
     before = files(run_dir), files(copy)
     argv = [a.replace("{run}", str(run_dir)).replace("{copy}", str(copy)) for a in args]
-    proc = script(*argv, stdin=stdin)
+    proc = (script if words in THROUGH_A_PROCESS else cli)(*argv, stdin=stdin)
     assert proc.returncode == 2
     assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert words in proc.stderr and "Traceback" not in proc.stderr
     assert (files(run_dir), files(copy)) == before
 
 
+@pytest.mark.integration
 def test_benchmark_prints_the_table_for_both_backends(tmp_path):
     out = tmp_path / "bench.json"
-    proc = script(
-        "benchmark.py",
+    proc = run_module(
+        "benchmarks",
         "--preset",
         "tiny",
         "--repeats",

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import script
 
 from revseq.data import WORDS, reverse
 from revseq.inference import Model, restore_unknown
@@ -57,13 +56,10 @@ def made_up_sentences(count: int, seed: int = 0) -> list[tuple[str, ...]]:
     return out
 
 
-@pytest.fixture(scope="module")
-def default_run(tmp_path_factory) -> Path:
-    """The default preset trained as a user trains it (about 10 s here)."""
-    out = tmp_path_factory.mktemp("default") / "run"
-    proc = script("train.py", "--backend", "jax", "--out", str(out))
-    assert proc.returncode == 0, proc.stderr
-    return out
+@pytest.fixture
+def default_run(trained_run) -> Path:
+    """The default preset trained as a user trains it, once per session (about 10 s here)."""
+    return trained_run("jax", "default")
 
 
 def test_a_default_model_puts_back_made_up_words_in_at_least_99_percent(default_run):
@@ -80,13 +76,13 @@ def test_a_default_model_puts_back_made_up_words_in_at_least_99_percent(default_
     assert exact >= 297, f"restored {exact}/300 (model emitted <UNK> right in {emitted}/300)"
 
 
-def test_reverse_py_puts_zebra_back(default_run):
-    proc = script("reverse.py", "--checkpoint", str(default_run), "the zebra sat")
+def test_reverse_py_puts_zebra_back(default_run, cli):
+    proc = cli("reverse.py", "--checkpoint", str(default_run), "the zebra sat")
     assert proc.stdout.splitlines() == ["sat zebra the"], proc.stderr
 
 
-def test_reverse_py_gives_words_back_as_typed(default_run):
-    proc = script(
+def test_reverse_py_gives_words_back_as_typed(default_run, cli):
+    proc = cli(
         "reverse.py",
         "--checkpoint",
         str(default_run),

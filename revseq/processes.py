@@ -1,12 +1,12 @@
-"""Multi-host data parallelism on JAX's own runtime (jax.distributed): starting it, and the
-few things a run does differently when it is one of several processes.
+"""A run's processes: one by default, or several started with JAX's own runtime
+(jax.distributed) for multi-host data parallelism.
 
 Every process runs the same recipe in lockstep (the same data order from the same seed, every
 train step, evaluation and decode, which are collectives over one mesh of all processes'
 devices); only process 0 writes files and logs. On CPU the collectives are gloo.
 
-jax is imported only when several processes are started, so scripts/train.py can ask this
-module on any install (the torch backend's too).
+jax is imported only when several processes start, so a run of one process (and any torch
+run) never imports it.
 """
 
 from __future__ import annotations
@@ -26,57 +26,10 @@ HEARTBEAT_S = 20
 SHUTDOWN_S = 10
 
 
-def cluster_env(env: Mapping[str, str] = os.environ) -> str | None:
-    """The launcher JAX can read this process's place from, when it started several: a SLURM
-    job step (srun) or Open MPI (mpirun); None otherwise."""
-    if int(env.get("SLURM_NTASKS", "1")) > 1 and "SLURM_STEP_NODELIST" in env:
-        return "SLURM"
-    if int(env.get("OMPI_COMM_WORLD_SIZE", "1")) > 1:
-        return "Open MPI"
-    return None
-
-
-def initialize(
-    coordinator: str | None = None,
-    num_processes: int | None = None,
-    process_id: int | None = None,
-    env: Mapping[str, str] = os.environ,
-) -> Processes:
-    """Start JAX's distributed runtime before any device is touched, and return this
-    process's place in it. With the three arguments (`--coordinator HOST:PORT
-    --num-processes N --process-id I`), those; with coordinator "auto", or none under
-    SLURM or Open MPI with several tasks, JAX's own cluster detection (SLURM, Open MPI,
-    Cloud TPU); else one process and nothing is started."""
-    given = (num_processes, process_id)
-    if coordinator not in (None, "auto") and None in given:
-        raise RevseqError("--coordinator needs --num-processes and --process-id")
-    if coordinator in (None, "auto") and given != (None, None):
-        raise RevseqError("--num-processes and --process-id need --coordinator HOST:PORT")
-    if coordinator is None and cluster_env(env) is None:
-        return Processes()
-    address = None if coordinator == "auto" else coordinator
-    import jax
-
-    jax.config.update("jax_cpu_collectives_implementation", "gloo")
-    try:
-        jax.distributed.initialize(
-            address, num_processes, process_id,
-            heartbeat_timeout_seconds=HEARTBEAT_S, shutdown_timeout_seconds=SHUTDOWN_S,
-        )  # fmt: skip
-    except (RuntimeError, ValueError) as e:
-        raise RevseqError(f"could not start JAX's distributed runtime: {first_line(e)}") from None
-    return Processes(jax.process_index(), jax.process_count())
-
-
-def first_line(e: BaseException) -> str:
-    """The first line of an exception's message."""
-    text = str(e).strip()
-    return text.splitlines()[0] if text else type(e).__name__
-
-
 class Processes:
     """This process's place among a run's processes (one by default): whether it writes the
-    run's files and log, and the agreements all of them must reach at the same point."""
+    run's files and log, and the agreements all of them must reach at the same point. With
+    one process every agreement is immediate; with several they are JAX collectives."""
 
     def __init__(self, index: int = 0, count: int = 1):
         self.index, self.count = index, count
@@ -130,18 +83,67 @@ class Processes:
         except StoppedError:
             raise
         except RevseqError as e:
-            self._exit(f"error: {e}", e.exit_code)
+            _exit(f"error: {e}", e.exit_code)
         except (jax.errors.JaxRuntimeError, ValueError) as e:
             if isinstance(e, ValueError) and "gloo" not in str(e).lower():
                 raise  # (jax < 0.10 raises a collective's failure as a ValueError)
-            self._exit(
+            _exit(
                 f"error: process {self.index} of {self.count}: a collective failed, another "
                 f"process has most likely died ({first_line(e)})",
                 1,
             )
 
-    @staticmethod
-    def _exit(line: str, code: int) -> None:
-        print(line, file=sys.stderr, flush=True)
-        sys.stdout.flush()
-        os._exit(code)
+
+def cluster_env(env: Mapping[str, str] = os.environ) -> str | None:
+    """The launcher JAX can read this process's place from, when it started several: a SLURM
+    job step (srun) or Open MPI (mpirun); None otherwise."""
+    if int(env.get("SLURM_NTASKS", "1")) > 1 and "SLURM_STEP_NODELIST" in env:
+        return "SLURM"
+    if int(env.get("OMPI_COMM_WORLD_SIZE", "1")) > 1:
+        return "Open MPI"
+    return None
+
+
+def initialize(
+    coordinator: str | None = None,
+    num_processes: int | None = None,
+    process_id: int | None = None,
+    env: Mapping[str, str] = os.environ,
+) -> Processes:
+    """This process's place in its run, JAX's distributed runtime started first (before any
+    device is touched) when there are several. With the three arguments (`--coordinator
+    HOST:PORT --num-processes N --process-id I`), those; with coordinator "auto", or none
+    under SLURM or Open MPI with several tasks, JAX's own cluster detection (SLURM, Open MPI,
+    Cloud TPU); else one process, and nothing is started or imported."""
+    given = (num_processes, process_id)
+    if coordinator not in (None, "auto") and None in given:
+        raise RevseqError("--coordinator needs --num-processes and --process-id")
+    if coordinator in (None, "auto") and given != (None, None):
+        raise RevseqError("--num-processes and --process-id need --coordinator HOST:PORT")
+    if coordinator is None and cluster_env(env) is None:
+        return Processes()
+    address = None if coordinator == "auto" else coordinator
+    import jax
+
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    try:
+        jax.distributed.initialize(
+            address, num_processes, process_id,
+            heartbeat_timeout_seconds=HEARTBEAT_S, shutdown_timeout_seconds=SHUTDOWN_S,
+        )  # fmt: skip
+    except (RuntimeError, ValueError) as e:
+        raise RevseqError(f"could not start JAX's distributed runtime: {first_line(e)}") from None
+    return Processes(jax.process_index(), jax.process_count())
+
+
+def first_line(e: BaseException) -> str:
+    """The first line of an exception's message."""
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
+def _exit(line: str, code: int) -> None:
+    """One line on stderr, then this process ends at once (no atexit, no shutdown barrier)."""
+    print(line, file=sys.stderr, flush=True)
+    sys.stdout.flush()
+    os._exit(code)

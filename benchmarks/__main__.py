@@ -1,7 +1,7 @@
 """Measure both backends side by side in one process and print a table (--json FILE saves it).
 
-python scripts/benchmark.py                  # the default preset
-python scripts/benchmark.py --preset seed    # the notebook's settings
+python -m benchmarks                  # the default preset (run from the repository's root)
+python -m benchmarks --preset seed    # the notebook's settings
 """
 
 from __future__ import annotations
@@ -9,10 +9,8 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the benchmarks/ folder
 from benchmarks import learning
 from benchmarks import measure as benchmark
 from benchmarks.scaling import batch_scaling
@@ -98,7 +96,11 @@ def accuracy_line(a: dict) -> str:
 
 def parser() -> cli.ArgumentParser:
     """The benchmark's command line."""
-    p = cli.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p = cli.ArgumentParser(
+        prog="python -m benchmarks",
+        description=__doc__,
+        formatter_class=argparse.RawTextHelpFormatter,
+    )
     p.add_argument("--preset", choices=sorted(PRESETS), default="default")
     p.add_argument("--backends", default="jax,torch", help="comma-separated, in order")
     p.add_argument("--repeats", type=cli.positive_int, default=5)

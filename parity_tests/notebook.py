@@ -1,8 +1,9 @@
 """The notebook's own model, greedy loop and training epoch, copied as written (defects included).
 
-Used to prove that a state_dict saved by the notebook imports into revseq and decodes to the
-same tokens (parity_tests), and by the benchmark to time the notebook's own epoch on this
-machine. Comments mark where revseq deliberately differs.
+The parity suite's oracle: it proves that a state_dict saved by the notebook imports into
+revseq and decodes to the same tokens, and that each backend's training step is the notebook's
+train_epoch. The benchmarks (python -m benchmarks) also time the notebook's own epoch with it.
+Comments mark where revseq deliberately differs.
 """
 
 import random
