@@ -16,8 +16,8 @@ from benchmarks import measure as benchmark
 from benchmarks.scaling import batch_scaling
 from benchmarks.scaling import rows as batch_scaling_rows
 from revseq import cli
-from revseq.backends import BACKENDS
-from revseq.config import PRESETS, preset
+from revseq.task.config import PRESETS, preset
+from revseq.training.backends import BACKENDS
 
 
 def column(r: dict, best_matmul: float) -> list[tuple[str, str]]:

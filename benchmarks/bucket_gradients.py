@@ -19,11 +19,11 @@ import json
 import jax
 import numpy as np
 
-from revseq import backends
-from revseq.batching import batches, encode, make_batch, plan
-from revseq.config import preset
-from revseq.init import init_params
-from revseq.run import prepare
+from revseq.task.batching import batches, encode, make_batch, plan
+from revseq.task.config import preset
+from revseq.task.init import init_params
+from revseq.training import backends
+from revseq.training.run import prepare
 from revseq_jax import train as jtrain
 from revseq_jax.decode import decode_and_score
 

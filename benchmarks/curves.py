@@ -6,8 +6,8 @@
 
 The learning-rate schedule is the preset's whole run (`epochs` of the config, 30 for `seed`);
 --epochs only stops early. One JSON row per epoch (train loss, free-running val loss and exact
-match) is printed and, with --out, written. All three start from revseq.init's weights for the
-seed and train on the same sentences (revseq.run.prepare).
+match) is printed and, with --out, written. All three start from revseq.task.init's weights for the
+seed and train on the same sentences (revseq.training.run.prepare).
 
 notebook: parity_tests/notebook.py's train_epoch (its model, AdamOptimizer, clip_gradients,
 loss; one forcing coin per decoder step; a shuffled DataLoader of the notebook's collate_fn,
@@ -28,12 +28,12 @@ import torch
 from torch.utils.data import DataLoader
 
 from parity_tests import notebook  # the notebook's own code, the parity suite's oracle
-from revseq import backends
-from revseq.config import preset
-from revseq.data import reverse
-from revseq.init import init_params
-from revseq.run import epoch_batches, plan, prepare
-from revseq.vocab import PAD, SOS
+from revseq.task.config import preset
+from revseq.task.data import reverse
+from revseq.task.init import init_params
+from revseq.task.vocab import PAD, SOS
+from revseq.training import backends
+from revseq.training.run import epoch_batches, plan, prepare
 
 
 def parse_value(text: str):
@@ -47,7 +47,7 @@ def parse_value(text: str):
 
 
 def ours(name: str, cfg, epochs: int, per_step: bool):
-    """Yield (train_loss, val_loss, val_exact) per epoch of revseq.run's own pieces."""
+    """Yield (train_loss, val_loss, val_exact) per epoch of revseq.training.run's own pieces."""
     rng = np.random.default_rng(cfg.train.seed)
     task = prepare(cfg, rng)
     backend = backends.load(

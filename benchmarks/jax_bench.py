@@ -8,7 +8,7 @@ import time
 import jax
 import jax.numpy as jnp
 
-from revseq.config import Config
+from revseq.task.config import Config
 from revseq.timing import median_seconds
 from revseq_jax import model, train
 from revseq_jax.backend import Backend

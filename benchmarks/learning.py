@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 from benchmarks.curves import notebook_loop
-from revseq.config import preset
+from revseq.task.config import preset
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET = 99.0  # validation exact match, %

@@ -23,10 +23,10 @@ from pathlib import Path
 import numpy as np
 
 from revseq import cli
-from revseq.data import random_sentences, split_words, task_words
 from revseq.errors import RevseqError
 from revseq.inference import Model
-from revseq.metrics import accuracy_by_length, attention_stats, error_analysis, exact_match
+from revseq.report.metrics import accuracy_by_length, attention_stats, error_analysis, exact_match
+from revseq.task.data import random_sentences, split_words, task_words
 
 
 def parse_lengths(text: str) -> list[int]:

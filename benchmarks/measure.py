@@ -19,14 +19,15 @@ from pathlib import Path
 
 import numpy as np
 
-from revseq import backends, evaluation
-from revseq.batching import Batch, make_batch
-from revseq.batching import encode as encode_split
-from revseq.config import Config, ModelConfig
-from revseq.data import WORDS
-from revseq.run import epoch_batches, prepare
+from revseq.report import evaluation
+from revseq.task.batching import Batch, make_batch
+from revseq.task.batching import encode as encode_split
+from revseq.task.config import Config, ModelConfig
+from revseq.task.data import WORDS
+from revseq.task.vocab import Vocabulary
 from revseq.timing import median_seconds
-from revseq.vocab import Vocabulary
+from revseq.training import backends
+from revseq.training.run import epoch_batches, prepare
 
 # Sentence lengths (words) at which a train step is timed.
 LENGTHS = (10, 20, 40, 80)

@@ -13,7 +13,7 @@ import jax
 import numpy as np
 
 from benchmarks.measure import length_batch
-from revseq.config import preset
+from revseq.task.config import preset
 from revseq.timing import median_seconds
 from revseq_jax.backend import Backend
 

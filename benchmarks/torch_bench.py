@@ -11,10 +11,10 @@ import torch
 from torch.utils.data import DataLoader
 
 from parity_tests import notebook  # the notebook's own code, the parity suite's oracle
-from revseq.config import Config
-from revseq.data import Sentence, reverse
+from revseq.task.config import Config
+from revseq.task.data import Sentence, reverse
+from revseq.task.vocab import SOS, Vocabulary
 from revseq.timing import median_seconds
-from revseq.vocab import SOS, Vocabulary
 from revseq_torch import train
 from revseq_torch.backend import Backend
 

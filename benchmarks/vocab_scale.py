@@ -30,12 +30,12 @@ def measure(preset_name: str, words: int) -> dict:
     """Sentences/s of training and of greedy decoding, and peak memory, at `words` words."""
     import jax
 
-    from revseq.batching import batches, edges_for, encode
-    from revseq.config import preset
-    from revseq.conventions import EVAL_BATCH
-    from revseq.data import random_sentences, task_words
+    from revseq.task.batching import batches, edges_for, encode
+    from revseq.task.config import preset
+    from revseq.task.conventions import EVAL_BATCH
+    from revseq.task.data import random_sentences, task_words
+    from revseq.task.vocab import Vocabulary
     from revseq.timing import median_seconds
-    from revseq.vocab import Vocabulary
     from revseq_jax.backend import Backend
 
     cfg = preset(preset_name).replace(n_words=words, vocab_size=words + 4)

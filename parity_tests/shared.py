@@ -17,9 +17,9 @@ import jax
 import numpy as np
 import torch
 
-from revseq.batching import Batch
-from revseq.config import Config, ModelConfig, TrainConfig
-from revseq.vocab import EOS, PAD, SOS
+from revseq.task.batching import Batch
+from revseq.task.config import Config, ModelConfig, TrainConfig
+from revseq.task.vocab import EOS, PAD, SOS
 from revseq_jax.backend import Backend as JaxBackend
 from revseq_torch import train as torch_train
 from revseq_torch.backend import Backend as TorchBackend

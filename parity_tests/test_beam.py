@@ -7,7 +7,7 @@ import pytest
 import torch
 from shared import assert_close, jax_params, ragged_batch, steer_location, torch_model
 
-from revseq.vocab import EOS, PAD
+from revseq.task.vocab import EOS, PAD
 from revseq_jax import beam as jbeam
 from revseq_torch import beam as tbeam
 

@@ -5,10 +5,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from revseq.batching import edges_for, encode, make_batch, plan
-from revseq.conventions import EVAL_BATCH
-from revseq.data import split_words
 from revseq.inference import Model
+from revseq.task.batching import edges_for, encode, make_batch, plan
+from revseq.task.conventions import EVAL_BATCH
+from revseq.task.data import split_words
 
 
 @pytest.fixture(params=["jax", "torch"])

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from shared import assert_close, jax_params, ragged_batch, steer_location, torch_model
 
-from revseq.vocab import EOS, PAD
+from revseq.task.vocab import EOS, PAD
 from revseq_jax import decode as jdecode
 from revseq_torch import decode as tdecode
 

@@ -9,9 +9,9 @@ import torch
 from shared import CFG, LENGTHS, assert_close, jax_params, ragged_batch, torch_model
 
 from conftest import in_mode
-from revseq.config import Config
-from revseq.layout import param_shapes
-from revseq.vocab import PAD
+from revseq.task.config import Config
+from revseq.task.layout import param_shapes
+from revseq.task.vocab import PAD
 from revseq_jax import attention, gru, model
 from revseq_jax.backend import Backend as JaxBackend
 from revseq_torch.backend import Backend as TorchBackend

@@ -15,7 +15,7 @@ from shared import (
     torch_model,
 )
 
-from revseq.config import TrainConfig
+from revseq.task.config import TrainConfig
 from revseq_jax import model, optim
 from revseq_jax import train as jtrain
 from revseq_jax.losses import masked_cross_entropy

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import torch
 
-from revseq.data import WORDS
 from revseq.inference import Model
-from revseq.vocab import EOS
+from revseq.task.data import WORDS
+from revseq.task.vocab import EOS
 
 ROOT = Path(__file__).resolve().parents[1]
 SENTENCES = [

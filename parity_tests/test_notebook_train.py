@@ -22,10 +22,10 @@ import pytest
 import torch
 from shared import assert_close, assert_close_dicts, torch_losses
 
-from revseq.batching import Batch, Encoded, make_batch
-from revseq.config import Config, ModelConfig, TrainConfig
-from revseq.init import init_params
-from revseq.vocab import EOS, SOS
+from revseq.task.batching import Batch, Encoded, make_batch
+from revseq.task.config import Config, ModelConfig, TrainConfig
+from revseq.task.init import init_params
+from revseq.task.vocab import EOS, SOS
 from revseq_jax import model
 from revseq_jax import train as jtrain
 from revseq_jax.backend import Backend as JaxBackend

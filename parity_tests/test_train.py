@@ -11,7 +11,7 @@ from shared import (
     torch_model,
 )
 
-from revseq.config import TrainConfig
+from revseq.task.config import TrainConfig
 from revseq_jax import model
 from revseq_jax import train as jtrain
 

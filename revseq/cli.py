@@ -10,8 +10,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from revseq import backends
 from revseq.errors import RevseqError
+from revseq.training import backends
 
 
 class ArgumentParser(argparse.ArgumentParser):

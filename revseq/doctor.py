@@ -13,10 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
-from revseq import backends, evaluation, record, run
-from revseq.config import Config, ModelConfig, preset
-from revseq.init import init_params
+from revseq.report import evaluation
+from revseq.task.config import Config, ModelConfig, preset
+from revseq.task.init import init_params
 from revseq.timing import median_seconds
+from revseq.training import backends, record, run
 
 PARITY_TOL = 1e-5  # float32, the parity suite's tolerance
 PARITY_STEPS = 3  # training steps compared

@@ -5,19 +5,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from revseq import backends, checkpoint, evaluation
-from revseq.as_typed import restore
-from revseq.batching import edges_for
-from revseq.data import Sentence
 from revseq.errors import RevseqError
-from revseq.metrics import Decoded
+from revseq.report import evaluation
+from revseq.report.metrics import Decoded
+from revseq.task.as_typed import restore
+from revseq.task.batching import edges_for
+from revseq.task.data import Sentence
+from revseq.training import backends, checkpoint
 
 # The longest sentence the tools take. The GRUs have no length limit, but every new padded
 # length compiles anew (JAX) and a model trained on 3-10 words is lost long before this.
 MAX_WORDS = 100
 
 
-# The rare-word copy of <UNK>s is one case of the as-typed rule (revseq.as_typed).
+# The rare-word copy of <UNK>s is one case of the as-typed rule (revseq.task.as_typed).
 restore_unknown = restore
 
 
@@ -48,9 +49,9 @@ class Model:
         """Predictions and attention for each sentence, independent of the others: greedy
         for beam 1, else a beam search of that width; with restore_unk (the default), each
         predicted word is written as the source word it copies, as typed, and each <UNK> as
-        the unknown source word it attends to (revseq.as_typed); without, the vocabulary's
+        the unknown source word it attends to (revseq.task.as_typed); without, the vocabulary's
         words and <UNK>s the model emitted. attention "uniform" or "mirror": greedy with
-        every step's weights fixed by that rule (revseq.ablation)."""
+        every step's weights fixed by that rule (revseq.report.ablation)."""
         for i, s in enumerate(sentences):
             if len(s) > MAX_WORDS:
                 raise RevseqError(

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from revseq.metrics import (
+from revseq.report.metrics import (
     Decoded,
     accuracy_by_length,
     attention_by_position,
@@ -17,7 +17,7 @@ from revseq.metrics import (
     token_accuracy,
     token_accuracy_by_length,
 )
-from revseq.probes import PER_LENGTH, Evidence
+from revseq.report.probes import PER_LENGTH, Evidence
 
 
 def example(i: int, d: Decoded) -> str:
@@ -55,7 +55,7 @@ REPEATS_ALIGNED = 0.8  # on repeated words, the share that still counts as follo
 # Exact match at every length never trained on for "the model learned the rule" (reversal is
 # the same rule at every length, so a model that learned it reverses the unseen ones as well).
 RULE_EXACT = 0.99
-# The attention ablation (revseq.ablation), as shares of the model's own exact match:
+# The attention ablation (revseq.report.ablation), as shares of the model's own exact match:
 NEEDS_ATTENTION = 0.5  # uniform weights keep under half of it: the decoder needs attention
 POINTER_ENOUGH = 0.9  # the mirrored one-hot keeps 90 % or more: that position is enough
 
@@ -131,7 +131,7 @@ def _alignment(s: dict, correct: int, total: int) -> str:
 
 def attention_role(ablation: dict[str, tuple[int, int]]) -> str:
     """What the decoder needs its attention for, from test exact match under the model's
-    own attention and under the fixed rules of revseq.ablation ({rule: (correct, total)})."""
+    own attention and under the fixed rules of revseq.report.ablation ({rule: (correct, total)})."""
     if not ablation:
         return "Not measured: no attention ablation was run for this report."
     (mc, t), uc, rc = ablation["model"], ablation["uniform"][0], ablation["mirror"][0]
@@ -355,7 +355,7 @@ def generalisation(ev: Evidence) -> str:
 
 
 def ablation_table(ablation: dict[str, tuple[int, int]]) -> str:
-    """Markdown table of test exact match under each attention rule (revseq.ablation)."""
+    """Markdown table of test exact match under each attention rule (revseq.report.ablation)."""
     if not ablation:
         return "Not measured."
     labels = {

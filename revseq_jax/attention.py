@@ -15,7 +15,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from revseq.conventions import MASKED_SCORE
+from revseq.task.conventions import MASKED_SCORE
 
 
 def project_keys(p: dict, enc: jax.Array) -> jax.Array:

@@ -7,11 +7,11 @@ from collections.abc import Callable, Sequence
 import jax
 import numpy as np
 
-from revseq import ablation
-from revseq.batching import Batch
-from revseq.config import Config
-from revseq.init import init_params
-from revseq.layout import check_shapes, param_shapes
+from revseq.report import ablation
+from revseq.task.batching import Batch
+from revseq.task.config import Config
+from revseq.task.init import init_params
+from revseq.task.layout import check_shapes, param_shapes
 from revseq_jax import model, optim, sharding, train
 from revseq_jax.beam import beam_search
 from revseq_jax.decode import greedy_decode, greedy_decode_with_attention
@@ -27,7 +27,7 @@ def use_compilation_cache(path: str) -> None:
 class Backend:
     """JAX on the local devices jax finds (CPU, GPU, TPU): `devices` of them (None: all) in a
     data-parallel mesh, every batch split over them, params and optimizer state replicated.
-    In a multi-process run (revseq.processes) the mesh spans every process's devices."""
+    In a multi-process run (revseq.training.processes) the mesh spans every process's devices."""
 
     name = "jax"
 
@@ -90,7 +90,7 @@ class Backend:
         )
 
     def snapshot(self, state) -> dict[str, np.ndarray]:
-        """The training state as named numpy arrays (revseq.resume lists the names)."""
+        """The training state as named numpy arrays (revseq.training.resume lists the names)."""
         adam = optim.find_adam_state(state.opt_state)
         out = self.to_numpy(state.params)
         for m in ("mu", "nu"):
@@ -136,7 +136,7 @@ class Backend:
         """Tokens [B, T] and attention [B, T, S] as numpy: greedy for beam 1, else the best
         hypothesis of a beam search of that width (revseq_jax.beam). attention "uniform" or
         "mirror" decodes greedily with every step's weights fixed by that rule instead of the
-        model's (revseq.ablation)."""
+        model's (revseq.report.ablation)."""
         ablation.check(attention, beam)
         if attention != ablation.MODEL:
             place = lambda x: sharding.split(x, self.mesh)  # noqa: E731

@@ -2,7 +2,7 @@
 
 Rules shared with revseq_torch.beam (the parity suite checks both):
 - A sentence runs for as many steps as greedy decoding gives it (its source length plus
-  revseq.conventions.EXTRA_STEPS); the array has T = S + EXTRA_STEPS steps.
+  revseq.task.conventions.EXTRA_STEPS); the array has T = S + EXTRA_STEPS steps.
 - Scores are sums of log_softmax(logits). The beam keeps the K best by that raw sum; ties go
   to the lower index of beam * V + token.
 - A hypothesis that emitted EOS, or reached its sentence's step limit, is finished: it keeps
@@ -22,9 +22,9 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from revseq.config import ModelConfig
-from revseq.conventions import EXTRA_STEPS
-from revseq.vocab import EOS, PAD, SOS
+from revseq.task.config import ModelConfig
+from revseq.task.conventions import EXTRA_STEPS
+from revseq.task.vocab import EOS, PAD, SOS
 from revseq_jax.model import decoder_start, decoder_step, encode, prepare_memory
 
 

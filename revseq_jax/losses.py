@@ -5,7 +5,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from revseq.vocab import PAD
+from revseq.task.vocab import PAD
 
 
 def token_nll(logits: jax.Array, targets: jax.Array) -> jax.Array:

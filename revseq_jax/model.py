@@ -12,15 +12,15 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from revseq.config import ModelConfig
-from revseq.conventions import initial_attention
-from revseq.init import init_params as shared_init
-from revseq.vocab import PAD
+from revseq.task.config import ModelConfig
+from revseq.task.conventions import initial_attention
+from revseq.task.init import init_params as shared_init
+from revseq.task.vocab import PAD
 from revseq_jax import attention, decoder, gru
 
 
 def init_params(cfg: ModelConfig, seed: int = 0) -> dict:
-    """The run's initial weights for this seed (revseq.init, the one initialiser both backends
+    """The run's initial weights for this seed (revseq.task.init, the one initialiser both backends
     share) as nested params."""
     return unflatten({k: jnp.asarray(v) for k, v in shared_init(cfg, seed).items()})
 
@@ -135,7 +135,7 @@ def decoder_step(
 
     Attention uses the previous top-layer state; the GRU reads [embedding; context]. drop holds
     this step's dropout masks (emb [B, E], layers [L-1, B, H]); None is evaluation. fixed
-    [B, S], if given, replaces the step's attention weights (revseq.ablation). a_prev [B, S]:
+    [B, S], if given, replaces the step's attention weights (revseq.report.ablation). a_prev [B, S]:
     location attention's previous weights (memory.prior at the first step, then the attn this
     function returned); None for bahdanau.
     """

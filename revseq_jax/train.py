@@ -9,9 +9,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from revseq.batching import Batch
-from revseq.config import ModelConfig, TrainConfig
-from revseq.metrics import add_up
+from revseq.report.metrics import add_up
+from revseq.task.batching import Batch
+from revseq.task.config import ModelConfig, TrainConfig
 from revseq_jax import optim
 from revseq_jax.decode import decode_and_score
 from revseq_jax.losses import masked_cross_entropy

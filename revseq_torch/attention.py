@@ -10,8 +10,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from revseq.config import ModelConfig
-from revseq.conventions import MASKED_SCORE
+from revseq.task.config import ModelConfig
+from revseq.task.conventions import MASKED_SCORE
 
 
 class BahdanauAttention(nn.Module):

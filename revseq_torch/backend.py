@@ -9,12 +9,12 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import torch
 
-from revseq import ablation
-from revseq.batching import Batch
-from revseq.config import Config
 from revseq.errors import RevseqError
-from revseq.init import init_params
-from revseq.layout import check_shapes, param_shapes
+from revseq.report import ablation
+from revseq.task.batching import Batch
+from revseq.task.config import Config
+from revseq.task.init import init_params
+from revseq.task.layout import check_shapes, param_shapes
 from revseq_torch import model, train
 from revseq_torch.beam import beam_search
 from revseq_torch.decode import greedy_decode, greedy_decode_with_attention
@@ -61,7 +61,7 @@ class Backend:
         return state, train.train_epoch(state, batches, cfg, self.schedule, progress, stop, start)
 
     def snapshot(self, state: train.Training) -> dict[str, np.ndarray]:
-        """The training state as named numpy arrays (revseq.resume lists the names; `rng.state`
+        """The training state as named numpy arrays (revseq.training.resume lists the names; `rng.state`
         is the dropout generator's state)."""
         out = self.to_numpy(state.model)
         for k, p in state.model.named_parameters():
@@ -106,7 +106,7 @@ class Backend:
         """Tokens [B, T] and attention [B, T, S] as numpy: greedy for beam 1, else the best
         hypothesis of a beam search of that width (revseq_torch.beam). attention "uniform" or
         "mirror" decodes greedily with every step's weights fixed by that rule instead of the
-        model's (revseq.ablation)."""
+        model's (revseq.report.ablation)."""
         ablation.check(attention, beam)
         src = torch.from_numpy(np.asarray(src))
         if attention != ablation.MODEL:
@@ -132,7 +132,7 @@ class Backend:
     @staticmethod
     def to_numpy(params: model.Seq2Seq) -> dict[str, np.ndarray]:
         """Module -> flat {state_dict name: array} in the module's own dtype, copied (as the JAX
-        backend's; revseq.checkpoint.save casts to float32 for the file)."""
+        backend's; revseq.training.checkpoint.save casts to float32 for the file)."""
         return {k: v.detach().cpu().numpy().copy() for k, v in params.state_dict().items()}
 
     def from_numpy(self, arrays: dict[str, np.ndarray]) -> model.Seq2Seq:

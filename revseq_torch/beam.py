@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import torch
 
-from revseq.conventions import EXTRA_STEPS
-from revseq.vocab import EOS, PAD, SOS
+from revseq.task.conventions import EXTRA_STEPS
+from revseq.task.vocab import EOS, PAD, SOS
 from revseq_torch.model import Seq2Seq, evaluating
 
 

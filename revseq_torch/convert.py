@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from revseq.checkpoint import atomic_write
 from revseq.errors import RevseqError
+from revseq.training.checkpoint import atomic_write
 
 
 def read_state_dict(path: Path) -> dict[str, np.ndarray]:

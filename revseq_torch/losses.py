@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from revseq.vocab import PAD
+from revseq.task.vocab import PAD
 
 
 def token_nll(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

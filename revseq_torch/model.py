@@ -1,6 +1,6 @@
 """Encoder, decoder step and the forward pass of the attention seq2seq, as nn.Modules.
 
-The state_dict keys and shapes are exactly revseq.layout.param_shapes(cfg), the notebook's
+The state_dict keys and shapes are exactly revseq.task.layout.param_shapes(cfg), the notebook's
 names, so weights move between backends by name. The modules mirror revseq_jax.model's
 functions: Encoder ~ encode, Decoder (one step) ~ decoder_step, Seq2Seq ~ forward. Dropout
 draws its masks from the torch.Generator the model is built with (None: torch's global one).
@@ -16,10 +16,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from revseq.config import ModelConfig
-from revseq.conventions import initial_attention
-from revseq.init import init_params as shared_init
-from revseq.vocab import PAD
+from revseq.task.config import ModelConfig
+from revseq.task.conventions import initial_attention
+from revseq.task.init import init_params as shared_init
+from revseq.task.vocab import PAD
 from revseq_torch.attention import make_attention
 from revseq_torch.gru import GRU, Dropout
 
@@ -80,7 +80,7 @@ class Decoder(nn.Module):
 
         The context comes from the previous top-layer state; the GRU reads [embedding; context].
         keys [B, S, H] is attention.project_keys(enc), enc [B, S, H], mask [B, S] True = real.
-        fixed [B, S], if given, replaces the step's attention weights (revseq.ablation). a_prev
+        fixed [B, S], if given, replaces the step's attention weights (revseq.report.ablation). a_prev
         [B, S]: location attention's previous weights (None for bahdanau).
         """
         emb = self.dropout(embed(self.embedding, y_prev))  # B x E
@@ -159,7 +159,7 @@ def load_params(module: Seq2Seq, arrays: dict[str, np.ndarray]) -> Seq2Seq:
 
 
 def init_params(cfg: ModelConfig, seed: int = 0) -> Seq2Seq:
-    """A Seq2Seq holding the run's initial weights for this seed (revseq.init, the one
+    """A Seq2Seq holding the run's initial weights for this seed (revseq.task.init, the one
     initialiser both backends share)."""
     return load_params(build(cfg), shared_init(cfg, seed))
 

@@ -9,9 +9,9 @@ from collections.abc import Callable, Iterable, Sequence
 import numpy as np
 import torch
 
-from revseq.batching import Batch
-from revseq.config import TrainConfig
-from revseq.metrics import add_up
+from revseq.report.metrics import add_up
+from revseq.task.batching import Batch
+from revseq.task.config import TrainConfig
 from revseq_torch import optim
 from revseq_torch.decode import decode_and_score
 from revseq_torch.losses import masked_cross_entropy

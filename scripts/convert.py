@@ -11,11 +11,12 @@ import dataclasses
 import json
 from pathlib import Path
 
-from revseq import checkpoint, cli
-from revseq.config import PRESETS
+from revseq import cli
 from revseq.errors import RevseqError
-from revseq.layout import check_shapes, infer_config
-from revseq.vocab import Vocabulary
+from revseq.task.config import PRESETS
+from revseq.task.layout import check_shapes, infer_config
+from revseq.task.vocab import Vocabulary
+from revseq.training import checkpoint
 
 
 def read_vocab(path: Path) -> Vocabulary:

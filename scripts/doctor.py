@@ -9,8 +9,9 @@ fails or the tiny run does not learn.
 
 from __future__ import annotations
 
-from revseq import backends, cli, doctor
-from revseq.config import preset
+from revseq import cli, doctor
+from revseq.task.config import preset
+from revseq.training import backends
 
 
 def main() -> int:

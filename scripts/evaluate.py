@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from revseq import cli, probes, report, report_files, run_folder
-from revseq.backends import BACKENDS
-from revseq.data import split_words
+from revseq import cli, report
 from revseq.errors import RevseqError
 from revseq.inference import Model
+from revseq.report import outputs, probes
+from revseq.task.data import split_words
+from revseq.training import run_folder
+from revseq.training.backends import BACKENDS
 
 
 def read_sentences(path: Path) -> list[tuple[str, ...]]:
@@ -66,7 +68,7 @@ def main() -> None:
         title = f"revseq evaluation of {args.checkpoint}" + (
             f", beam {args.beam}" if args.beam > 1 else ""
         )
-        report_files.write(args.report, ev, history, title)
+        outputs.write(args.report, ev, history, title)
         print(f"Wrote {args.report / 'report.md'} and its figures")
 
 

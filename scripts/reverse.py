@@ -6,10 +6,10 @@ import sys
 from pathlib import Path
 
 from revseq import cli
-from revseq.backends import BACKENDS
-from revseq.data import split_words
 from revseq.errors import RevseqError
 from revseq.inference import Model
+from revseq.task.data import split_words
+from revseq.training.backends import BACKENDS
 
 
 def read_stdin() -> list[str]:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from revseq import cli, corpus, record, run, run_folder
-from revseq.backends import BACKENDS
-from revseq.config import (
+from revseq import cli
+from revseq.task import corpus
+from revseq.task.config import (
     ATTENTION_PRIORS,
     ATTENTIONS,
     COMPUTE_DTYPES,
@@ -15,7 +15,9 @@ from revseq.config import (
     PRESETS,
     preset,
 )
-from revseq.processes import Processes, initialize
+from revseq.training import record, run, run_folder
+from revseq.training.backends import BACKENDS
+from revseq.training.processes import Processes, initialize
 
 # flag -> (type, help); each overrides the preset's setting of the same name.
 SETTINGS = {
@@ -140,7 +142,7 @@ def main() -> None:
 
 def with_corpus(p: cli.ArgumentParser, args, cfg, overrides: dict):
     """The preset with the flags' overrides; with --corpus, configured for that file
-    (revseq.corpus: split sizes and vocabulary from it; --n-train caps the training split)."""
+    (revseq.task.corpus: split sizes and vocabulary from it; --n-train caps the training split)."""
     if not args.corpus:
         given = [k for k in ("min_count", "max_vocab") if k in overrides]
         if given:
@@ -153,7 +155,6 @@ def with_corpus(p: cli.ArgumentParser, args, cfg, overrides: dict):
         )
     n_train = overrides.pop("n_train", None)
     return corpus.configure(cfg.replace(**overrides), args.corpus, n_train)
-
 
 
 def devices_for(flag: int | str | None, processes: Processes) -> int | None:

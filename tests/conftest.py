@@ -10,7 +10,7 @@ import sys
 import pytest
 from helpers import ROOT
 
-from revseq.config import ModelConfig
+from revseq.task.config import ModelConfig
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from revseq.vocab import EOS, PAD
+from revseq.task.vocab import EOS, PAD
 
 
 def ragged_src(lengths, vocab_size=12, width=None, seed=0) -> np.ndarray:
@@ -26,11 +26,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def random_params(cfg, seed: int = 0) -> dict:
     """Random JAX params drawn with jax.random from `seed`, PyTorch's default initialisers
-    (the weights the JAX unit tests were tuned on; a run starts from revseq.init instead)."""
+    (the weights the JAX unit tests were tuned on; a run starts from revseq.task.init instead)."""
     import jax
 
-    from revseq.layout import param_shapes
-    from revseq.vocab import PAD
+    from revseq.task.layout import param_shapes
+    from revseq.task.vocab import PAD
     from revseq_jax.model import unflatten
 
     key, flat, shapes = jax.random.key(seed), {}, param_shapes(cfg)

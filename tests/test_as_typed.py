@@ -1,14 +1,14 @@
-"""The as-typed rule (revseq.as_typed): every output word that copies a source word is written
+"""The as-typed rule (revseq.task.as_typed): every output word that copies a source word is written
 as the user typed it; words are looked up case-folded, punctuation stripped (vocab.normal)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from revseq.as_typed import restore
-from revseq.data import WORDS, reverse, split_words
-from revseq.metrics import Decoded
-from revseq.vocab import UNK, Vocabulary, normal
+from revseq.report.metrics import Decoded
+from revseq.task.as_typed import restore
+from revseq.task.data import WORDS, reverse, split_words
+from revseq.task.vocab import UNK, Vocabulary, normal
 
 VOCAB = Vocabulary(WORDS)
 

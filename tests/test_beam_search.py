@@ -22,12 +22,12 @@ import pytest
 import torch
 from helpers import ragged_src, random_params
 
-from revseq.batching import encode, make_batch
-from revseq.config import Config, ModelConfig, preset
-from revseq.data import split_words
 from revseq.inference import Model
-from revseq.run import train
-from revseq.vocab import EOS, PAD, SOS
+from revseq.task.batching import encode, make_batch
+from revseq.task.config import Config, ModelConfig, preset
+from revseq.task.data import split_words
+from revseq.task.vocab import EOS, PAD, SOS
+from revseq.training.run import train
 from revseq_jax import beam as jbeam
 from revseq_jax import decode as jdecode
 from revseq_jax import model as jmodel

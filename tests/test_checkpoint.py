@@ -8,12 +8,12 @@ import pytest
 from safetensors import safe_open
 from safetensors.numpy import save as st_save
 
-from revseq import checkpoint
-from revseq.config import preset
-from revseq.data import WORDS
 from revseq.errors import RevseqError
-from revseq.layout import param_shapes
-from revseq.vocab import Vocabulary
+from revseq.task.config import preset
+from revseq.task.data import WORDS
+from revseq.task.layout import param_shapes
+from revseq.task.vocab import Vocabulary
+from revseq.training import checkpoint
 
 CFG = preset("tiny")
 

@@ -8,10 +8,10 @@ import jax
 import numpy as np
 import pytest
 
-from revseq import probes
-from revseq.config import preset
-from revseq.conventions import EVAL_BATCH
-from revseq.run import epoch_batches, prepare
+from revseq.report import probes
+from revseq.task.config import preset
+from revseq.task.conventions import EVAL_BATCH
+from revseq.training.run import epoch_batches, prepare
 from revseq_jax.backend import Backend
 
 CFG = preset("tiny").replace(n_train=256, n_val=64, n_test=64)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from revseq.config import NOTEBOOK, Config, ModelConfig, preset
+from revseq.task.config import NOTEBOOK, Config, ModelConfig, preset
 
 
 def test_config_is_the_default_preset():

@@ -12,12 +12,13 @@ import pytest
 from helpers import ROOT
 from safetensors.numpy import load_file
 
-from revseq import checkpoint, corpus, run
-from revseq.config import preset
-from revseq.data import WORDS, reverse, split_words
 from revseq.errors import RevseqError, StoppedError
 from revseq.inference import Model
-from revseq.vocab import normal
+from revseq.task import corpus
+from revseq.task.config import preset
+from revseq.task.data import WORDS, reverse, split_words
+from revseq.task.vocab import normal
+from revseq.training import checkpoint, run
 
 CORPUS = ROOT / "tests" / "data" / "corpus.txt"  # 3,000 docstring sentences (docs/real-text.md)
 # A tiny corpus run: about 800 training sentences of 3-6 words, two epochs.

@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-from revseq.batching import batches, bucket_edges, encode, make_batch, pad_length, plan
-from revseq.config import DataConfig
-from revseq.data import WORDS, make_splits, reverse
 from revseq.errors import RevseqError
-from revseq.vocab import EOS, PAD, SOS, UNK, Vocabulary
+from revseq.task.batching import batches, bucket_edges, encode, make_batch, pad_length, plan
+from revseq.task.config import DataConfig
+from revseq.task.data import WORDS, make_splits, reverse
+from revseq.task.vocab import EOS, PAD, SOS, UNK, Vocabulary
 
 
 def test_splits_are_disjoint_deterministic_and_in_range():

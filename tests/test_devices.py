@@ -23,9 +23,9 @@ pytestmark = pytest.mark.integration
 FIVE_STEPS = """
 import json
 import numpy as np
-from revseq.config import preset
-from revseq.init import init_params
-from revseq.run import epoch_batches, prepare
+from revseq.task.config import preset
+from revseq.task.init import init_params
+from revseq.training.run import epoch_batches, prepare
 from revseq_jax.backend import Backend
 
 cfg = preset("tiny").replace(

@@ -4,7 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from revseq.vocab import PAD
+from revseq.task.vocab import PAD
 from revseq_jax.losses import masked_cross_entropy
 
 

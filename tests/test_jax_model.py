@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from helpers import ragged_src, random_params
 
-from revseq.config import Config
 from revseq.errors import RevseqError
-from revseq.vocab import PAD
+from revseq.task.config import Config
+from revseq.task.vocab import PAD
 from revseq_jax import attention, gru, model
 from revseq_jax.decode import EXTRA_STEPS, decode_and_score, greedy_decode
 from revseq_jax.losses import masked_cross_entropy

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from helpers import ragged_src, random_params
 
-from revseq.batching import Batch
-from revseq.config import Config, TrainConfig
-from revseq.vocab import PAD, SOS
+from revseq.task.batching import Batch
+from revseq.task.config import Config, TrainConfig
+from revseq.task.vocab import PAD, SOS
 from revseq_jax import train
 from revseq_jax.backend import Backend
 

@@ -6,8 +6,8 @@ import jax.numpy as jnp
 import numpy as np
 from helpers import random_params
 
-from revseq.config import preset
-from revseq.run import epoch_batches, prepare
+from revseq.task.config import preset
+from revseq.training.run import epoch_batches, prepare
 from revseq_jax import train
 
 CFG = preset("tiny").replace(num_layers=2, n_train=640)

@@ -6,12 +6,12 @@ import json
 import numpy as np
 import pytest
 
-from revseq import checkpoint, run
-from revseq.config import preset
-from revseq.data import WORDS
 from revseq.errors import RevseqError
-from revseq.layout import param_shapes
-from revseq.vocab import Vocabulary
+from revseq.task.config import preset
+from revseq.task.data import WORDS
+from revseq.task.layout import param_shapes
+from revseq.task.vocab import Vocabulary
+from revseq.training import checkpoint, run
 from revseq_jax.backend import Backend
 
 CFG = preset("tiny").replace(epochs=3, n_train=320)

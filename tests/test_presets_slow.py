@@ -5,9 +5,9 @@ import pytest
 from helpers import script
 from test_scripts import accuracy
 
-from revseq.data import random_sentences, task_words
 from revseq.inference import Model
-from revseq.metrics import accuracy_by_length
+from revseq.report.metrics import accuracy_by_length
+from revseq.task.data import random_sentences, task_words
 
 pytestmark = pytest.mark.slow
 

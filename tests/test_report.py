@@ -3,16 +3,6 @@
 import numpy as np
 import pytest
 
-from revseq.config import DataConfig
-from revseq.metrics import (
-    Decoded,
-    attention_by_position,
-    attention_stats,
-    error_analysis,
-    normalized_entropy,
-    token_accuracy,
-)
-from revseq.probes import Evidence, ablate
 from revseq.report import (
     NEEDS_ATTENTION,
     POINTER_ENOUGH,
@@ -24,6 +14,16 @@ from revseq.report import (
     markdown,
     rule_verdict,
 )
+from revseq.report.metrics import (
+    Decoded,
+    attention_by_position,
+    attention_stats,
+    error_analysis,
+    normalized_entropy,
+    token_accuracy,
+)
+from revseq.report.probes import Evidence, ablate
+from revseq.task.config import DataConfig
 
 
 def perfect(words):

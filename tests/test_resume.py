@@ -12,7 +12,7 @@ import pytest
 from helpers import run_file, script
 from safetensors.numpy import load_file
 
-from revseq import checkpoint, resume
+from revseq.training import checkpoint, resume
 
 # Three short epochs of about 21 batches in two length buckets, 4 batches per JAX call.
 SETTINGS = ["--preset", "tiny", "--epochs", "3", "--n-train", "640", "--chunk", "4"]

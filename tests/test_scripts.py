@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 from helpers import run_module, script
 
-from revseq import checkpoint
-from revseq.config import ModelConfig
 from revseq.inference import Model
-from revseq.layout import param_shapes
+from revseq.task.config import ModelConfig
+from revseq.task.layout import param_shapes
+from revseq.training import checkpoint
 
 
 @pytest.fixture

@@ -7,10 +7,10 @@ from helpers import ragged_src
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
-from revseq.batching import Batch
-from revseq.config import Config, ModelConfig, TrainConfig
-from revseq.layout import param_shapes
-from revseq.vocab import EOS, PAD, SOS
+from revseq.task.batching import Batch
+from revseq.task.config import Config, ModelConfig, TrainConfig
+from revseq.task.layout import param_shapes
+from revseq.task.vocab import EOS, PAD, SOS
 from revseq_torch import gru, model, optim, train
 from revseq_torch.attention import BahdanauAttention
 from revseq_torch.backend import Backend

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from revseq.data import WORDS, reverse
 from revseq.inference import Model, restore_unknown
-from revseq.metrics import Decoded
-from revseq.vocab import Vocabulary
+from revseq.report.metrics import Decoded
+from revseq.task.data import WORDS, reverse
+from revseq.task.vocab import Vocabulary
 
 VOCAB = Vocabulary(WORDS)
 

@@ -3,7 +3,7 @@
 Words are looked up by their normal form (`normal`): case-folded, with the punctuation that
 leads or trails them stripped ("The", "the," and "(the" are one word, "the"). What a user
 typed is never lost by it: every output word that copies a source word is written back as
-typed (revseq.as_typed).
+typed (revseq.task.as_typed).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@ instead of computed by the model, to measure what the model's own attention cont
 
 The weights are built here once, as numpy, from the source batch, and fed to both backends
 (revseq_jax.decode / revseq_torch.decode: greedy_decode_with_attention), so both use the
-same ones. Conventions are revseq.metrics': an n-word source is n words then <EOS> (S real
+same ones. Conventions are revseq.report.metrics': an n-word source is n words then <EOS> (S real
 positions n + 1, PAD after); decoder step t < n should emit word n-1-t.
 """
 
@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from revseq.conventions import live_steps
 from revseq.errors import RevseqError
-from revseq.vocab import PAD
+from revseq.task.conventions import live_steps
+from revseq.task.vocab import PAD
 
 MODEL = "model"  # the model's own attention: plain greedy decoding
 RULES = ("uniform", "mirror")  # the fixed rules
@@ -52,7 +52,7 @@ def fixed_weights(src: np.ndarray, rule: str, steps: int) -> np.ndarray:
 
 
 def stop(tokens: np.ndarray, weights: np.ndarray, src: np.ndarray):
-    """The greedy decoders' stop rule (revseq.conventions.live_steps) on a decoded batch:
+    """The greedy decoders' stop rule (revseq.task.conventions.live_steps) on a decoded batch:
     PAD tokens and zero weights after a row's first <EOS> or its step limit.
 
     tokens [B, T], weights [B, T, S], src [B, S] -> (tokens, weights), numpy.

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from revseq.config import ModelConfig
-from revseq.layout import param_shapes
-from revseq.vocab import PAD
+from revseq.task.config import ModelConfig
+from revseq.task.layout import param_shapes
+from revseq.task.vocab import PAD
 
 
 def init_params(cfg: ModelConfig, seed: int) -> dict[str, np.ndarray]:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import importlib
 
-from revseq.config import Config
 from revseq.errors import RevseqError
+from revseq.task.config import Config
 
 BACKENDS = {"jax": "revseq_jax.backend", "torch": "revseq_torch.backend"}
 EXTRAS = {"jax": "jax", "torch": "torch"}

@@ -1,8 +1,8 @@
 """The files a training run keeps in its folder, and the only code that writes them.
 
-run.json (revseq.record), test.txt, metrics.jsonl, best.* (revseq.checkpoint), last.*
-(revseq.resume) and, for a corpus run, corpus/ (revseq.corpus); every file is written
-atomically (revseq.checkpoint.atomic_write).
+run.json (revseq.training.record), test.txt, metrics.jsonl, best.* (revseq.training.checkpoint), last.*
+(revseq.training.resume) and, for a corpus run, corpus/ (revseq.task.corpus); every file is written
+atomically (revseq.training.checkpoint.atomic_write).
 """
 
 from __future__ import annotations
@@ -17,11 +17,12 @@ from pathlib import Path
 
 import numpy as np
 
-from revseq import checkpoint, corpus, record, resume
-from revseq.config import Config
-from revseq.data import Sentence
 from revseq.errors import RevseqError
-from revseq.vocab import Vocabulary
+from revseq.task import corpus
+from revseq.task.config import Config
+from revseq.task.data import Sentence
+from revseq.task.vocab import Vocabulary
+from revseq.training import checkpoint, record, resume
 
 
 def new_run_dir(root: Path = Path("runs")) -> Path:
@@ -73,7 +74,7 @@ class RunFolder:
 
     @_writer_only
     def save_corpus(self, splits) -> None:
-        """A corpus run's splits and what reading its corpus found (revseq.corpus), once:
+        """A corpus run's splits and what reading its corpus found (revseq.task.corpus), once:
         a resumed run keeps what the folder has."""
         if self.cfg.data.corpus and not (self.path / corpus.FOLDER / corpus.ABOUT).exists():
             corpus.save(self.path, splits)

@@ -6,11 +6,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from revseq.batching import encode, make_batch, plan
-from revseq.conventions import EVAL_BATCH
-from revseq.data import Sentence, reverse
-from revseq.metrics import Decoded
-from revseq.vocab import Vocabulary
+from revseq.report.metrics import Decoded
+from revseq.task.batching import encode, make_batch, plan
+from revseq.task.conventions import EVAL_BATCH
+from revseq.task.data import Sentence, reverse
+from revseq.task.vocab import Vocabulary
 
 
 def decode(
@@ -27,7 +27,7 @@ def decode(
     """Predictions with their attention [steps run, n + 1], in the input order: greedy for
     beam 1, else the best hypothesis of a beam search of that width (length_penalty: see
     revseq_jax.beam); attention "uniform" or "mirror": greedy with every step's weights fixed
-    by that rule (revseq.ablation)."""
+    by that rule (revseq.report.ablation)."""
     if not sentences:
         return []
     data = encode(sentences, vocab)

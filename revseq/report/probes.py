@@ -8,18 +8,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from revseq.ablation import MODEL, RULES
-from revseq.batching import pad_length
-from revseq.config import DataConfig
-from revseq.data import (
+from revseq.report.ablation import MODEL, RULES
+from revseq.report.metrics import Decoded, exact_match
+from revseq.task.batching import pad_length
+from revseq.task.config import DataConfig
+from revseq.task.data import (
     Sentence,
     random_sentences,
     repeated_word_sentences,
     task_words,
     unseen_lengths,
 )
-from revseq.metrics import Decoded, exact_match
-from revseq.vocab import SPECIALS, Vocabulary
+from revseq.task.vocab import SPECIALS, Vocabulary
 
 PER_LENGTH = 50  # sentences of each unseen length
 REPEATS = 200  # repeated-word sentences
@@ -34,7 +34,7 @@ class Evidence:
     repeats: list[Decoded]  # one or two distinct words, repeated
     data: DataConfig
     # Test exact match (correct, total) under the model's own attention and each fixed rule
-    # of revseq.ablation ("model", "uniform", "mirror"); empty when not measured.
+    # of revseq.report.ablation ("model", "uniform", "mirror"); empty when not measured.
     ablation: dict[str, tuple[int, int]] = field(default_factory=dict)
     attention: str = "bahdanau"  # the model's attention (ModelConfig.attention)
 
@@ -50,7 +50,7 @@ def decode_edges(data: DataConfig, edges: tuple[int, ...]) -> tuple[int, ...]:
 def probe_words(vocab: Vocabulary) -> tuple[str, ...]:
     """The words the probes are drawn from: the vocabulary's, specials left out. For the
     generated task these are its words (task_words) in their order, so its probes are the
-    same as ever; for a corpus run (revseq.corpus), the corpus vocabulary's."""
+    same as ever; for a corpus run (revseq.task.corpus), the corpus vocabulary's."""
     return tuple(vocab.itos[len(SPECIALS) :])
 
 

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from revseq.config import DataConfig
 from revseq.errors import RevseqError
+from revseq.task.config import DataConfig
 
 # The notebook's word list, in its order.
 WORDS: tuple[str, ...] = (
@@ -32,7 +32,7 @@ class Splits:
     train: list[Sentence]
     val: list[Sentence]
     test: list[Sentence]
-    # A corpus run's lines about where the splits came from (revseq.corpus); else none.
+    # A corpus run's lines about where the splits came from (revseq.task.corpus); else none.
     about: tuple[str, ...] = ()
 
 
@@ -63,8 +63,8 @@ def make_splits(cfg: DataConfig, rng: np.random.Generator) -> Splits:
 
 def split_words(line: str) -> Sentence:
     """A line of user text as a sentence: its whitespace-separated words as typed (the
-    vocabulary looks them up case-folded, revseq.vocab.normal; the output copies them back
-    as typed, revseq.as_typed)."""
+    vocabulary looks them up case-folded, revseq.task.vocab.normal; the output copies them back
+    as typed, revseq.task.as_typed)."""
     return tuple(line.split())
 
 

@@ -1,15 +1,17 @@
 """After training: the best checkpoint evaluated on the test split, the Part 4 analysis, and
-the report folder (revseq.report_files)."""
+the report folder (revseq.report.outputs)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
 
-from revseq import checkpoint, evaluation, probes, report, report_files
-from revseq.as_typed import restore
-from revseq.config import DataConfig
-from revseq.metrics import Decoded
+from revseq import report
+from revseq.report import evaluation, outputs, probes
+from revseq.report.metrics import Decoded
+from revseq.task.as_typed import restore
+from revseq.task.config import DataConfig
+from revseq.training import checkpoint
 
 
 def evaluate_best(
@@ -24,8 +26,8 @@ def evaluate_best(
     """Reload `best` from the run folder, decode the test split and the probes, log the
     examples, the accuracy line and the analysis, write the report files (only the writer,
     in a run of several processes, which all decode); returns the decoded test sentences,
-    every prediction written as the user gets it (revseq.as_typed), so the exact match counts
-    those. `task` is revseq.run.Task."""
+    every prediction written as the user gets it (revseq.task.as_typed), so the exact match counts
+    those. `task` is revseq.training.run.Task."""
     log("Loading the best model for evaluation...")
     params = backend.from_numpy(checkpoint.load(out).params)
 
@@ -51,7 +53,7 @@ def evaluate_best(
     log("\n" + analysis)
     if writer:
         title = f"revseq run ({backend.name})"
-        report_files.write(out, ev, history, title, analysis)
+        outputs.write(out, ev, history, title, analysis)
     log(
         f"\nWrote {out}: run.json, best.safetensors, last.safetensors (+ .json), "
         "metrics.jsonl, test.txt, report.md, attention_heatmap.png, attention_*.png, "

@@ -1,15 +1,15 @@
 """A run on the user's own sentences: `train.py --corpus FILE`.
 
 FILE holds one sentence a line, UTF-8; a sentence is its whitespace-separated words as typed
-(revseq.data.split_words). Reading it drops blank lines, lines over the tools' limit of
+(revseq.task.data.split_words). Reading it drops blank lines, lines over the tools' limit of
 MAX_WORDS words, and duplicates (sentences equal word for word in normal form,
-revseq.vocab.normal: "The cat." repeats "the cat"), keeping the first. The seed then splits
+revseq.task.vocab.normal: "The cat." repeats "the cat"), keeping the first. The seed then splits
 the sentences deterministically into test (DataConfig.n_test of them), validation (n_val) and
 training (the rest, at most n_train when asked): no sentence is in two splits. Training
 sentences longer than max_len are kept out of training (the run says how many); validation and
 test keep them, as a user's text would have them. The vocabulary is the training split's
 normal forms seen at least min_count times, the max_vocab most frequent of them when capped;
-every other word reads <UNK>, which the output writes back as typed (revseq.as_typed).
+every other word reads <UNK>, which the output writes back as typed (revseq.task.as_typed).
 
 The run folder keeps the splits (corpus/train.txt, val.txt, test.txt) and what reading the
 corpus found (corpus/about.json), so `--resume` needs only the folder; the config names the
@@ -27,12 +27,12 @@ from pathlib import Path
 
 import numpy as np
 
-from revseq.checkpoint import atomic_write
-from revseq.config import Config
-from revseq.data import Sentence, Splits, split_words
 from revseq.errors import RevseqError
 from revseq.inference import MAX_WORDS
-from revseq.vocab import SPECIALS, Vocabulary, normal
+from revseq.task.config import Config
+from revseq.task.data import Sentence, Splits, split_words
+from revseq.task.vocab import SPECIALS, Vocabulary, normal
+from revseq.training.checkpoint import atomic_write
 
 FOLDER = "corpus"  # in the run folder
 ABOUT = "about.json"

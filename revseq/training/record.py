@@ -12,9 +12,9 @@ import sys
 import time
 from pathlib import Path
 
-from revseq.checkpoint import atomic_write
-from revseq.config import Config
 from revseq.errors import RevseqError
+from revseq.task.config import Config
+from revseq.training.checkpoint import atomic_write
 
 RECORD = "run.json"
 LIBRARIES = ("numpy", "jax", "jaxlib", "torch", "safetensors")

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from revseq.config import ModelConfig
 from revseq.errors import RevseqError
+from revseq.task.config import ModelConfig
 
 
 def _gru(prefix: str, input_dim: int, cfg: ModelConfig) -> dict[str, tuple[int, ...]]:

@@ -45,7 +45,7 @@ DECODER_INITS = ("encoder", "zeros", "learned")
 @dataclass(frozen=True)
 class DataConfig:
     """The generated reversal task: split sizes, sentence lengths in words, and how many
-    distinct words (the notebook's 34, or fewer, or more with made-up ones: revseq.data).
+    distinct words (the notebook's 34, or fewer, or more with made-up ones: revseq.task.data).
     The defaults are the default preset's."""
 
     n_train: int = 16000
@@ -54,7 +54,7 @@ class DataConfig:
     min_len: int = 3
     max_len: int = 10
     n_words: int = 34
-    # A run on the user's own sentences (revseq.corpus) names its file here, with the SHA-256
+    # A run on the user's own sentences (revseq.task.corpus) names its file here, with the SHA-256
     # of its bytes; its split sizes and n_words are then those the corpus gave. Its vocabulary
     # is the training split's words seen min_count times or more, the max_vocab most frequent
     # of them (0: no cap).

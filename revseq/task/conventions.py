@@ -7,7 +7,7 @@ Shapes: B batch, S source length (words + EOS, then PAD), T decoder steps.
 
 from __future__ import annotations
 
-from revseq.vocab import EOS, PAD
+from revseq.task.vocab import EOS, PAD
 
 # Large but finite: attention over a fully masked row gives a uniform softmax instead of NaN.
 MASKED_SCORE = -1e10

@@ -11,8 +11,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from revseq.data import Sentence, reverse
-from revseq.vocab import PAD, SOS, SPECIALS, UNK, Vocabulary
+from revseq.task.data import Sentence, reverse
+from revseq.task.vocab import PAD, SOS, SPECIALS, UNK, Vocabulary
 
 
 class Encoded(NamedTuple):

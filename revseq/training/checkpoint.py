@@ -3,7 +3,7 @@
 A run folder holds `best.safetensors` (the weights with the lowest validation loss, under the
 notebook's state_dict names; its header also carries the format version, config, vocabulary
 and the tensor bytes' SHA-256) and `best.json`, a readable copy of that header; `last.*`
-(revseq.resume) has the same form. Nothing is pickled.
+(revseq.training.resume) has the same form. Nothing is pickled.
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ from safetensors import SafetensorError
 from safetensors.numpy import load as st_load
 from safetensors.numpy import save as st_save
 
-from revseq.config import Config
 from revseq.errors import RevseqError
-from revseq.layout import check_shapes, param_shapes
-from revseq.vocab import Vocabulary
+from revseq.task.config import Config
+from revseq.task.layout import check_shapes, param_shapes
+from revseq.task.vocab import Vocabulary
 
 FORMAT_VERSION = 1
 BEST = "best"

@@ -7,7 +7,7 @@ state (JAX: `rng.key`, the key's data; torch: `rng.state`, torch.Generator.get_s
 and in its header the epoch in progress, how many of its batches are done, the data-order
 generator's state at that epoch's start (so its batches and forcing masks are drawn again
 identically), the epoch rows so far and the partial sums of the epoch in progress. It is
-written like every checkpoint file (revseq.checkpoint.write).
+written like every checkpoint file (revseq.training.checkpoint.write).
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
-from revseq import checkpoint
-from revseq.config import Config
 from revseq.errors import RevseqError
-from revseq.layout import check_shapes, param_shapes
-from revseq.vocab import Vocabulary
+from revseq.task.config import Config
+from revseq.task.layout import check_shapes, param_shapes
+from revseq.task.vocab import Vocabulary
+from revseq.training import checkpoint
 
 LAST = "last"
 SCALARS = ("adam.count", "step", "nonfinite")

@@ -1,7 +1,7 @@
 """A training run, as a recipe: prepare the task; restore or initialise; for each epoch train,
 validate, keep the best and the last checkpoint; then evaluate the best on the test split.
 
-What the run writes lives in revseq.run_folder, the test-set report in revseq.finish.
+What the run writes lives in revseq.training.run_folder, the test-set report in revseq.report.finish.
 """
 
 from __future__ import annotations
@@ -15,18 +15,20 @@ from typing import NamedTuple
 import numpy as np
 from tqdm import tqdm
 
-from revseq import backends, corpus, finish, record
-from revseq.batching import Batch, Encoded, batches, edges_for, encode, plan, with_unknowns
-from revseq.config import Config
-from revseq.conventions import EVAL_BATCH
-from revseq.data import Splits, make_splits, task_words
 from revseq.errors import RevseqError, StoppedError
-from revseq.init import init_params
-from revseq.metrics import Decoded
-from revseq.processes import Processes
-from revseq.resume import Progress
-from revseq.run_folder import RunFolder
-from revseq.vocab import Vocabulary
+from revseq.report import finish
+from revseq.report.metrics import Decoded
+from revseq.task import corpus
+from revseq.task.batching import Batch, Encoded, batches, edges_for, encode, plan, with_unknowns
+from revseq.task.config import Config
+from revseq.task.conventions import EVAL_BATCH
+from revseq.task.data import Splits, make_splits, task_words
+from revseq.task.init import init_params
+from revseq.task.vocab import Vocabulary
+from revseq.training import backends, record
+from revseq.training.processes import Processes
+from revseq.training.resume import Progress
+from revseq.training.run_folder import RunFolder
 
 
 class Task(NamedTuple):
@@ -42,7 +44,7 @@ class Task(NamedTuple):
 
 def prepare(cfg: Config, rng: np.random.Generator, folder: Path | None = None) -> Task:
     """Draw the splits from rng and encode them; rng goes on to drive the epochs' shuffles.
-    A corpus run (revseq.corpus) reads its splits from the file, or from the run folder
+    A corpus run (revseq.task.corpus) reads its splits from the file, or from the run folder
     `folder` a resumed run gives, and draws nothing from rng."""
     if cfg.data.corpus:
         splits, vocab = corpus.prepare(cfg, folder)
@@ -74,7 +76,7 @@ def train(
     JAX, how many local devices share each batch, None for all): train, keep the best weights
     by validation loss and the state to resume from, evaluate the best on the test split.
     stop() is asked between steps; when it holds, the run saves `last` and raises
-    StoppedError. Returns the decoded test sentences; revseq.run_folder lists the files.
+    StoppedError. Returns the decoded test sentences; revseq.training.run_folder lists the files.
     `processes`: this process's place in a multi-process JAX run, all of which call this
     (only process 0 writes and logs; default: the only process)."""
     cfg.validate()
@@ -177,7 +179,7 @@ def describe(backend, task: Task, folder: RunFolder) -> str:
 def restore_or_init(saved, backend, cfg: Config, steps: int, rng: np.random.Generator, log):
     """(training state, Progress): from the `last` checkpoint's (arrays, progress) when there
     is one (rng set back to where that epoch's draws began), else fresh weights from the run's
-    seed (revseq.init) at epoch 1."""
+    seed (revseq.task.init) at epoch 1."""
     if saved is None:
         return backend.start(init_params(cfg.model, cfg.train.seed)), Progress()
     arrays, progress = saved

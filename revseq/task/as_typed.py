@@ -1,7 +1,7 @@
 """Words back as the user typed them: the one rule that turns a prediction into output text.
 
 A sentence is its whitespace-separated words exactly as typed ("Alice", "bank,"). The model
-reads and writes vocabulary ids, looked up by each word's normal form (revseq.vocab.normal:
+reads and writes vocabulary ids, looked up by each word's normal form (revseq.task.vocab.normal:
 case-folded, leading and trailing punctuation stripped), or <UNK> for a word the vocabulary
 lacks. At output step t the model predicts an id; the word written is
 
@@ -23,8 +23,8 @@ import dataclasses
 
 import numpy as np
 
-from revseq.metrics import Decoded
-from revseq.vocab import SPECIALS, UNK, Vocabulary
+from revseq.report.metrics import Decoded
+from revseq.task.vocab import SPECIALS, UNK, Vocabulary
 
 
 def restore(d: Decoded, vocab: Vocabulary) -> Decoded:

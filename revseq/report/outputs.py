@@ -6,9 +6,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from revseq import checkpoint, report
-from revseq.metrics import Decoded
-from revseq.probes import Evidence
+from revseq import report
+from revseq.report.metrics import Decoded
+from revseq.report.probes import Evidence
+from revseq.training import checkpoint
 
 
 def heatmap_example(items: Sequence[Decoded]) -> Decoded:
@@ -40,7 +41,7 @@ def write(
     """report.md (with the Part 4 analysis text when given, else computed),
     attention_heatmap.png, the gallery's heatmaps, and (with a history) loss_curve.png and
     alignment_curve.png, into `out`."""
-    from revseq import plots  # matplotlib: imported only by what draws
+    from revseq.report import plots  # matplotlib: imported only by what draws
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -59,7 +60,7 @@ def write(
 
 def _heatmap(d: Decoded, path: Path, title: str) -> None:
     """Draw d's attention, one row a decoder step run, one column a source token."""
-    from revseq import plots
+    from revseq.report import plots
 
     steps = [*d.prediction, "<EOS>"][: d.attention.shape[0]]
     plots.attention_heatmap(d.attention, [*d.source, "<EOS>"], steps, path, title)
