@@ -71,7 +71,8 @@ def add_decoding_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--keep-unk",
         action="store_true",
-        help="print <UNK> where the model emits it (default: the source word it attends to)",
+        help="print the model's own words: <UNK> where it emits it, and known words in their "
+        "vocabulary form (default: the source word each output word copies, as typed)",
     )
     p.add_argument(
         "--beam",

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-
-import numpy as np
 
 from revseq.errors import RevseqError
 from revseq.report import evaluation
 from revseq.report.metrics import Decoded
+from revseq.task.as_typed import restore
 from revseq.task.batching import edges_for
 from revseq.task.data import Sentence
-from revseq.task.vocab import SPECIALS, UNK, Vocabulary
 from revseq.training import backends, checkpoint
 
 # The longest sentence the tools take. The GRUs have no length limit, but every new padded
@@ -21,22 +18,8 @@ from revseq.training import backends, checkpoint
 MAX_WORDS = 100
 
 
-def restore_unknown(d: Decoded, vocab: Vocabulary) -> Decoded:
-    """Each <UNK> in the prediction replaced by a source word the vocabulary lacks: of the
-    source positions that read <UNK>, the one its step attends to most (the rare-word copy of
-    Luong et al., 2015). Restricting the choice to those positions matters: a step's attention
-    peak need not sit on the word it copies. With no unknown word in the source, <UNK> stays."""
-    unk = SPECIALS[UNK]
-    unknown = [i for i, w in enumerate(d.source) if vocab.stoi.get(w, UNK) == UNK]
-    if unk not in d.prediction or not unknown:
-        return d
-    words = [
-        d.source[unknown[int(np.argmax(d.attention[t, unknown]))]]
-        if w == unk and t < len(d.attention)
-        else w
-        for t, w in enumerate(d.prediction)
-    ]
-    return dataclasses.replace(d, prediction=tuple(words))
+# The rare-word copy of <UNK>s is one case of the as-typed rule (revseq.task.as_typed).
+restore_unknown = restore
 
 
 @dataclass
@@ -64,8 +47,10 @@ class Model:
         attention: str = "model",
     ) -> list[Decoded]:
         """Predictions and attention for each sentence, independent of the others: greedy
-        for beam 1, else a beam search of that width; with restore_unk, each predicted <UNK>
-        becomes the source word it attends to. attention "uniform" or "mirror": greedy with
+        for beam 1, else a beam search of that width; with restore_unk (the default), each
+        predicted word is written as the source word it copies, as typed, and each <UNK> as
+        the unknown source word it attends to (revseq.task.as_typed); without, the vocabulary's
+        words and <UNK>s the model emitted. attention "uniform" or "mirror": greedy with
         every step's weights fixed by that rule (revseq.report.ablation)."""
         for i, s in enumerate(sentences):
             if len(s) > MAX_WORDS:
@@ -85,4 +70,4 @@ class Model:
             length_penalty=length_penalty,
             attention=attention,
         )
-        return [restore_unknown(d, self.ckpt.vocab) for d in items] if restore_unk else items
+        return [restore(d, self.ckpt.vocab) for d in items] if restore_unk else items

@@ -62,6 +62,7 @@ def main() -> None:
             greedy=lambda s, rule: model.decode(s, attention=rule),
             test_is_greedy=args.beam == 1,
             attention=model.ckpt.config.model.attention,
+            words=probes.probe_words(model.ckpt.vocab),
         )
         history = run_folder.read_metrics(args.checkpoint)
         title = f"revseq evaluation of {args.checkpoint}" + (

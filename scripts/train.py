@@ -1,10 +1,12 @@
-"""Train the attention seq2seq on the reversal task: python scripts/train.py --backend jax."""
+"""Train the attention seq2seq on the reversal task: python scripts/train.py --backend jax
+(on the generated task, or on your own sentences: --corpus FILE)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from revseq import cli
+from revseq.task import corpus
 from revseq.task.config import (
     ATTENTION_PRIORS,
     ATTENTIONS,
@@ -49,6 +51,16 @@ SETTINGS = {
     "min_len": (cli.positive_int, "shortest sentence of the task, in words"),
     "max_len": (cli.positive_int, "longest sentence of the task, in words"),
     "n_words": (cli.positive_int, "distinct words of the task (over 34: made-up ones added)"),
+    "n_val": (cli.positive_int, "validation sentences"),
+    "n_test": (cli.positive_int, "test sentences"),
+    "min_count": (
+        cli.positive_int,
+        "--corpus: the vocabulary's words are those seen this often in training (default 20)",
+    ),
+    "max_vocab": (
+        cli.int_at_least(0),
+        "--corpus: at most this many words, the most frequent (default 0: no cap)",
+    ),
     "length_buckets": (cli.positive_int, "padded lengths (compiled step shapes)"),
     "chunk": (cli.positive_int, "batches of one length back to back (JAX: one compiled call)"),
     "unk_rate": (float, "share of training words made <UNK> each epoch (unknown-word handling)"),
@@ -71,6 +83,14 @@ def parser() -> cli.ArgumentParser:
         type=Path,
         metavar="DIR",
         help="go on with an interrupted run, with its own settings (no other flag)",
+    )
+    p.add_argument(
+        "--corpus",
+        type=Path,
+        metavar="FILE",
+        help="train on your own sentences, one a line (UTF-8), instead of the generated task: "
+        "split by the seed into train/validation/test (--n-val, --n-test), the vocabulary "
+        "from the training split (--min-count, --max-vocab); docs/runs.md",
     )
     p.add_argument(
         "--skip-nonfinite",
@@ -102,7 +122,9 @@ def main() -> None:
     overrides = {k: getattr(args, k) for k in settings if getattr(args, k) is not None}
     with cli.StopSignals() as stop, processes.fail_fast():
         if args.resume:
-            given = [k for k in ("backend", "preset", "out", *overrides) if getattr(args, k)]
+            given = [
+                k for k in ("backend", "preset", "out", "corpus", *overrides) if getattr(args, k)
+            ]
             if given:
                 flags = ", ".join(f"--{k.replace('_', '-')}" for k in given)
                 p.error(f"--resume continues a run with its own settings; drop {flags}")
@@ -111,11 +133,28 @@ def main() -> None:
             return
         if "n_words" in overrides:
             overrides["vocab_size"] = overrides["n_words"] + 4  # the specials, then the words
-        cfg = preset(args.preset or "default").replace(**overrides)
+        cfg = with_corpus(p, args, preset(args.preset or "default"), overrides)
         out = Path(processes.from_writer(str(args.out or run_folder.new_run_dir())))
         backend = args.backend or "jax"
         cli.compilation_cache(args, backend)
         run.train(cfg, backend, out, stop=stop, devices=devices, processes=processes)
+
+
+def with_corpus(p: cli.ArgumentParser, args, cfg, overrides: dict):
+    """The preset with the flags' overrides; with --corpus, configured for that file
+    (revseq.task.corpus: split sizes and vocabulary from it; --n-train caps the training split)."""
+    if not args.corpus:
+        given = [k for k in ("min_count", "max_vocab") if k in overrides]
+        if given:
+            p.error(f"--{given[0].replace('_', '-')} is for a --corpus run")
+        return cfg.replace(**overrides)
+    if "n_words" in overrides:
+        p.error(
+            "--n-words is for the generated task; a corpus's vocabulary comes from "
+            "--min-count and --max-vocab"
+        )
+    n_train = overrides.pop("n_train", None)
+    return corpus.configure(cfg.replace(**overrides), args.corpus, n_train)
 
 
 def devices_for(flag: int | str | None, processes: Processes) -> int | None:

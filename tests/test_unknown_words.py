@@ -79,3 +79,17 @@ def test_a_default_model_puts_back_made_up_words_in_at_least_99_percent(default_
 def test_reverse_py_puts_zebra_back(default_run, cli):
     proc = cli("reverse.py", "--checkpoint", str(default_run), "the zebra sat")
     assert proc.stdout.splitlines() == ["sat zebra the"], proc.stderr
+
+
+def test_reverse_py_gives_words_back_as_typed(default_run, cli):
+    proc = cli(
+        "reverse.py",
+        "--checkpoint",
+        str(default_run),
+        "I love machine learning models",
+        "The zebra sat on the Mat.",
+    )
+    assert proc.stdout.splitlines() == [
+        "models learning machine love I",
+        "Mat. the on sat zebra The",
+    ], proc.stderr

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from revseq.report import analysis, evaluation, markdown, outputs, probes
 from revseq.report.metrics import Decoded
+from revseq.task.as_typed import restore
 from revseq.task.config import DataConfig
 from revseq.training import checkpoint
 from revseq.training.backends import Backend
@@ -24,20 +25,30 @@ def evaluate_best(
 ) -> list[Decoded]:
     """Reload `best` from the run folder, decode the test split and the probes, log the
     examples, the accuracy line and the analysis, write the report files (only the writer,
-    in a run of several processes, which all decode); returns the decoded test sentences.
-    `task` is revseq.training.run.Task."""
+    in a run of several processes, which all decode); returns the decoded test sentences,
+    every prediction written as the user gets it (revseq.task.as_typed), so the exact match
+    counts those. `task` is revseq.training.run.Task."""
     log("Loading the best model for evaluation...")
     params = backend.from_numpy(checkpoint.load(out).params)
 
     edges = probes.decode_edges(data, task.edges)
 
-    def decode(sentences, attention="model"):
-        return evaluation.decode(backend, params, task.vocab, sentences, edges, attention=attention)
+    def decode(sentences, attention="model"):  # scored as the user sees them (as_typed)
+        vocab = task.vocab
+        items = evaluation.decode(backend, params, vocab, sentences, edges, attention=attention)
+        return [restore(d, task.vocab) for d in items]
 
     items = decode(task.splits.test)
     log("\n" + markdown.examples(items))
     log(markdown.accuracy_line(items))
-    ev = probes.gather(decode, items, data, greedy=decode, attention=backend.cfg.model.attention)
+    ev = probes.gather(
+        decode,
+        items,
+        data,
+        greedy=decode,
+        attention=backend.cfg.model.attention,
+        words=probes.probe_words(task.vocab),
+    )
     text = analysis.analysis(items, ev)
     log("\n" + text)
     if writer:

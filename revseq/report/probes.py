@@ -19,6 +19,7 @@ from revseq.task.data import (
     task_words,
     unseen_lengths,
 )
+from revseq.task.vocab import SPECIALS, Vocabulary
 
 PER_LENGTH = 50  # sentences of each unseen length
 REPEATS = 200  # repeated-word sentences
@@ -46,6 +47,13 @@ def decode_edges(data: DataConfig, edges: tuple[int, ...]) -> tuple[int, ...]:
     return edges if longest <= edges[-1] else (*edges, pad_length(longest, edges))
 
 
+def probe_words(vocab: Vocabulary) -> tuple[str, ...]:
+    """The words the probes are drawn from: the vocabulary's, specials left out. For the
+    generated task these are its words (task_words) in their order, so its probes are the
+    same as ever; for a corpus run (revseq.task.corpus), the corpus vocabulary's."""
+    return tuple(vocab.itos[len(SPECIALS) :])
+
+
 Ablate = Callable[[list[Sentence], str], list[Decoded]]
 
 
@@ -65,13 +73,15 @@ def gather(
     greedy: Ablate | None = None,
     test_is_greedy: bool = True,
     attention: str = "bahdanau",
+    words: tuple[str, ...] = (),
 ) -> Evidence:
     """Draw the probe sentences (the same for every model of a task) and decode them; with
     `greedy` (sentences, attention rule -> decoded), measure the attention ablation too.
-    `attention` names the model's attention kind for the report."""
+    `attention` names the model's attention kind for the report. The probes are made of
+    `words`: pass the vocabulary's (probe_words); the default, the generated task's."""
     rng = np.random.default_rng(7)
-    words = task_words(data.n_words)
+    words = words or task_words(data.n_words)
     unseen = random_sentences(words, unseen_lengths(data), PER_LENGTH, rng)
-    repeats = repeated_word_sentences(data, REPEATS, rng)
+    repeats = repeated_word_sentences(data, REPEATS, rng, words)
     measured = ablate(greedy, test, test_is_greedy) if greedy else {}
     return Evidence(test, decode(unseen), decode(repeats), data, measured, attention)

@@ -54,6 +54,14 @@ class DataConfig:
     min_len: int = 3
     max_len: int = 10
     n_words: int = 34
+    # A run on the user's own sentences (revseq.task.corpus) names its file here, with the SHA-256
+    # of its bytes; its split sizes and n_words are then those the corpus gave. Its vocabulary
+    # is the training split's words seen min_count times or more, the max_vocab most frequent
+    # of them (0: no cap).
+    corpus: str = ""
+    corpus_sha256: str = ""
+    min_count: int = 20
+    max_vocab: int = 0
 
 
 @dataclass(frozen=True)
@@ -150,6 +158,8 @@ class Config:
             (d.n_train >= 1 and d.n_val >= 1 and d.n_test >= 1, "split sizes must be at least 1"),
             (1 <= d.min_len <= d.max_len, "need 1 <= min_len <= max_len"),
             (d.n_words >= 1, "n_words must be at least 1"),
+            (d.min_count >= 1, "min_count must be at least 1"),
+            (d.max_vocab >= 0, "max_vocab must be at least 0 (0: no cap)"),
             (m.vocab_size == d.n_words + 4, "vocab_size must be n_words + 4 (the specials)"),
             (t.epochs >= 1, "epochs must be at least 1"),
             (t.batch_size >= 1, "batch_size must be at least 1"),

@@ -32,6 +32,8 @@ class Splits:
     train: list[Sentence]
     val: list[Sentence]
     test: list[Sentence]
+    # A corpus run's lines about where the splits came from (revseq.task.corpus); else none.
+    about: tuple[str, ...] = ()
 
 
 def reverse(sentence: Sentence) -> Sentence:
@@ -60,8 +62,10 @@ def make_splits(cfg: DataConfig, rng: np.random.Generator) -> Splits:
 
 
 def split_words(line: str) -> Sentence:
-    """A line of user text as a sentence: whitespace-separated words, lower-cased."""
-    return tuple(line.lower().split())
+    """A line of user text as a sentence: its whitespace-separated words as typed (the
+    vocabulary looks them up case-folded, revseq.task.vocab.normal; the output copies them back
+    as typed, revseq.task.as_typed)."""
+    return tuple(line.split())
 
 
 # The report's longest probe, in multiples of the longest trained sentence: 3-10 words trained
@@ -87,11 +91,11 @@ def random_sentences(
 
 
 def repeated_word_sentences(
-    cfg: DataConfig, count: int, rng: np.random.Generator
+    cfg: DataConfig, count: int, rng: np.random.Generator, words: tuple[str, ...] = ()
 ) -> list[Sentence]:
     """Sentences of the trained lengths (at least 3 words) built from one or two distinct
-    words, each used several times: "the the cat the"."""
-    words = task_words(cfg.n_words)
+    words (of `words`, default the task's), each used several times: "the the cat the"."""
+    words = words or task_words(cfg.n_words)
     out = []
     for _ in range(count):
         n = int(rng.integers(max(cfg.min_len, 3), max(cfg.max_len, 3) + 1))

@@ -19,6 +19,7 @@ from tqdm import tqdm
 from revseq.errors import RevseqError, StoppedError
 from revseq.report import finish
 from revseq.report.metrics import Decoded
+from revseq.task import corpus
 from revseq.task.batching import Batch, Encoded, batches, edges_for, encode, plan, with_unknowns
 from revseq.task.config import Config
 from revseq.task.conventions import EVAL_BATCH
@@ -32,8 +33,8 @@ from revseq.training.run_folder import RunFolder
 
 
 class Task(NamedTuple):
-    """A run's generated data: splits, vocabulary, bucket lengths, encoded train split, and
-    fixed validation batches."""
+    """A run's data: splits, vocabulary, bucket lengths, encoded train split, and fixed
+    validation batches."""
 
     splits: Splits
     vocab: Vocabulary
@@ -42,10 +43,14 @@ class Task(NamedTuple):
     val_batches: list[Batch]
 
 
-def prepare(cfg: Config, rng: np.random.Generator) -> Task:
-    """Draw the splits from rng and encode them; rng goes on to drive the epochs' shuffles."""
-    splits = make_splits(cfg.data, rng)
-    vocab = Vocabulary(task_words(cfg.data.n_words))
+def prepare(cfg: Config, rng: np.random.Generator, folder: Path | None = None) -> Task:
+    """Draw the splits from rng and encode them; rng goes on to drive the epochs' shuffles.
+    A corpus run (revseq.task.corpus) reads its splits from the file, or from the run folder
+    `folder` a resumed run gives, and draws nothing from rng."""
+    if cfg.data.corpus:
+        splits, vocab = corpus.prepare(cfg, folder)
+    else:
+        splits, vocab = make_splits(cfg.data, rng), Vocabulary(task_words(cfg.data.n_words))
     edges = edges_for(cfg.data.max_len, cfg.data.min_len, cfg.train.length_buckets)
     val_batches = batches(encode(splits.val, vocab), EVAL_BATCH, edges)
     return Task(splits, vocab, edges, encode(splits.train, vocab), val_batches)
@@ -119,12 +124,13 @@ def _run(
     log = log if processes.writer else _quiet
     stop = processes.agreed(stop)
     rng = np.random.default_rng(cfg.train.seed)
-    task = prepare(cfg, rng)
+    task = prepare(cfg, rng, out if resuming else None)
     steps = len(plan(task.train.lengths, cfg.train.batch_size, task.edges))
     backend = open_backend(backend_name, cfg, steps, devices)
     folder = RunFolder(out, cfg, task.vocab, backend_name, processes.writer)
     saved = folder.load_last() if resuming and folder.has_last() else None  # before any write
     folder.reopen(task.splits.test) if resuming else folder.create(task.splits.test)
+    folder.save_corpus(task.splits)
     log(describe(backend, task, folder))
     state, progress = restore_or_init(saved, backend, cfg, steps, rng, log)
     folder.write_metrics(progress.history)
@@ -161,12 +167,15 @@ def open_backend(
 
 
 def describe(backend: backends.Backend, task: Task, folder: RunFolder) -> str:
-    """The run's first log line."""
+    """The run's first log line (after a corpus run's lines about its corpus)."""
     s = task.splits
-    return (
-        f"Backend {folder.backend_name} on {backend.where} | "
-        f"{len(s.train)}/{len(s.val)}/{len(s.test)} sentences | "
-        f"vocabulary {len(task.vocab)} | buckets {task.edges} | run folder {folder.path}"
+    return "\n".join(
+        [
+            *s.about,
+            f"Backend {folder.backend_name} on {backend.where} | "
+            f"{len(s.train)}/{len(s.val)}/{len(s.test)} sentences | "
+            f"vocabulary {len(task.vocab)} | buckets {task.edges} | run folder {folder.path}",
+        ]
     )
 
 

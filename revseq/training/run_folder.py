@@ -1,8 +1,8 @@
 """The files a training run keeps in its folder, and the only code that writes them.
 
-run.json (revseq.training.record), test.txt, metrics.jsonl, best.* (revseq.training.checkpoint)
-and last.* (revseq.training.resume); every file is written atomically
-(revseq.training.checkpoint.atomic_write).
+run.json (revseq.training.record), test.txt, metrics.jsonl, best.* (revseq.training.checkpoint),
+last.* (revseq.training.resume) and, for a corpus run, corpus/ (revseq.task.corpus); every file
+is written atomically (revseq.training.checkpoint.atomic_write).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from revseq.errors import RevseqError
+from revseq.task import corpus
 from revseq.task.config import Config
 from revseq.task.data import Sentence
 from revseq.task.vocab import Vocabulary
@@ -70,6 +71,13 @@ class RunFolder:
         for tmp in self.path.glob(".*.tmp"):
             tmp.unlink()
         self._write_test(test)
+
+    @_writer_only
+    def save_corpus(self, splits) -> None:
+        """A corpus run's splits and what reading its corpus found (revseq.task.corpus), once:
+        a resumed run keeps what the folder has."""
+        if self.cfg.data.corpus and not (self.path / corpus.FOLDER / corpus.ABOUT).exists():
+            corpus.save(self.path, splits)
 
     def _write_test(self, test: Sequence[Sentence]) -> None:
         text = "".join(" ".join(s) + "\n" for s in test)
