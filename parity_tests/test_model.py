@@ -87,7 +87,7 @@ def test_one_adam_update(case, mode):
     cfg = TrainConfig(lr=1e-2, lr_schedule="constant", max_norm=0.5)
     tx = jtrain.make_optimizer(cfg, steps_per_epoch=1)
     params = jax_params(weights, mode, case.cfg)
-    grads = jax.grad(jax_loss)(params, b, case.cfg)
+    grads = mode.jax_fn(jax.grad(lambda p, b: jax_loss(p, b, case.cfg)))(params, b)
     updates, _ = mode.jax_fn(tx.update)(grads, tx.init(params), params)
     new_j = model.flatten(optim.apply_updates(params, updates))
     module = torch_model(weights, mode, case.cfg)

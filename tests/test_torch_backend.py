@@ -222,7 +222,7 @@ def test_cosine_schedule_and_adams_bias_corrected_step():
     run = TrainConfig(epochs=2, lr=3e-3, lr_schedule="cosine")
     for count in (0, 25, 100):
         assert train.learning_rate(run, steps_per_epoch=50)(count) == schedule(count)
-    assert train.learning_rate(TrainConfig(lr=3e-3), 50)(99) == 3e-3
+    assert train.learning_rate(TrainConfig(lr=3e-3, lr_schedule="constant"), 50)(99) == 3e-3
     p = torch.zeros(1, dtype=torch.float64, requires_grad=True)
     adam = optim.Adam([p], eps=0.0)
     moves = []
