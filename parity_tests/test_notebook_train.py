@@ -128,7 +128,12 @@ def run_torch(weights, cfg: ModelConfig, batches):
     return torch_losses(module, batches, TRAIN, STEPS), TorchBackend.to_numpy(module)
 
 
-@pytest.fixture(params=[1, 2], ids=["1-layer", "2-layer"], scope="module")
+# One layer in CI's second tier: the two-layer model runs every line the one-layer one does.
+@pytest.fixture(
+    params=[pytest.param(1, marks=pytest.mark.integration), 2],
+    ids=["1-layer", "2-layer"],
+    scope="module",
+)
 def setup(request):
     """The model, shared float32 weights, the batches and the notebook's run on them."""
     cfg = ModelConfig(vocab_size=38, embed_dim=16, hidden_dim=32, num_layers=request.param,

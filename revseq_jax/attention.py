@@ -5,9 +5,9 @@ Chorowski et al. (2015), adds U f with f = F * a_prev, a 1-D convolution over th
 step's weights a_prev [B, S] (zero-padded at both ends, so f at position j reads a_prev at
 j - width//2 .. j + width//2; F [k, 1, width] is nn.Conv1d's weight, U [H, k]).
 
-The one place revseq_jax computes it: model.decoder_step calls `weights`, and the decoder loop
-with the hand-written backward pass (revseq_jax.decoder) calls `energy`, `scores`,
-`windows` and `location_term`.
+The one place revseq_jax computes it: the decoder step (revseq_jax.decoder.step) calls
+`weights`, and the decoder loop's hand-written backward pass recomputes `energy` and
+`location_term` and differentiates `windows` by hand.
 """
 
 from __future__ import annotations

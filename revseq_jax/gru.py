@@ -22,21 +22,46 @@ def num_layers(p: Params) -> int:
     return sum(1 for k in p if k.startswith("weight_ih_l"))
 
 
+def affine(x: jax.Array, w: jax.Array, b: jax.Array) -> jax.Array:
+    """x W^T + b for any leading shape: [..., in] -> [..., out]."""
+    y = x @ w.T
+    return y + b.reshape((1,) * (y.ndim - 1) + (-1,))  # explicit broadcast
+
+
 def input_proj(p: Params, k: int, x: jax.Array) -> jax.Array:
     """W_ih x + b_ih of layer k for any leading shape: [..., in] -> [..., 3H]."""
-    y = x @ p[f"weight_ih_l{k}"].T
-    return y + p[f"bias_ih_l{k}"].reshape((1,) * (y.ndim - 1) + (-1,))  # explicit broadcast
+    return affine(x, p[f"weight_ih_l{k}"], p[f"bias_ih_l{k}"])
 
 
-def cell(p: Params, k: int, xp: jax.Array, h: jax.Array) -> jax.Array:
-    """One step of layer k from its projected input xp [B, 3H] and state h [B, H]."""
-    hp = h @ p[f"weight_hh_l{k}"].T + p[f"bias_hh_l{k}"][None, :]  # B x 3H
+def hidden_proj(p: Params, k: int, h: jax.Array) -> jax.Array:
+    """W_hh h + b_hh of layer k for any leading shape: [..., H] -> [..., 3H]."""
+    return affine(h, p[f"weight_hh_l{k}"], p[f"bias_hh_l{k}"])
+
+
+def gates(xp: jax.Array, hp: jax.Array) -> tuple:
+    """The gates r, z, n [..., H] from the projected input xp and state hp [..., 3H]
+    (revseq_jax.decoder's equations (9)-(11))."""
     xr, xz, xn = jnp.split(xp, 3, axis=-1)
     hr, hz, hn = jnp.split(hp, 3, axis=-1)
     r = jax.nn.sigmoid(xr + hr)
     z = jax.nn.sigmoid(xz + hz)
     n = jnp.tanh(xn + r * hn)
+    return r, z, n
+
+
+def update(xp: jax.Array, hp: jax.Array, h: jax.Array) -> jax.Array:
+    """The new state h' = (1 - z) * n + z * h [B, H] from the projected input xp and state hp
+    [B, 3H] (revseq_jax.decoder's equation (12)): the one GRU update, which `cell` and the
+    decoder step run."""
+    _, z, n = gates(xp, hp)
     return (1.0 - z) * n + z * h
+
+
+def cell(p: Params, k: int, xp: jax.Array, h: jax.Array) -> jax.Array:
+    """One step of layer k from its projected input xp [B, 3H] and state h [B, H] -> the new
+    state [B, H]. (The decoder step calls hidden_proj and update itself: its backward pass
+    keeps hp.)"""
+    return update(xp, hidden_proj(p, k, h), h)
 
 
 def layer(

@@ -4,6 +4,7 @@ params, gradients and optimizer state stay float32; a few steps follow the float
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 from helpers import random_params
 
 from revseq.task.config import preset
@@ -31,6 +32,7 @@ def losses(compute_dtype: str):
     return np.array(out), state
 
 
+@pytest.mark.integration
 def test_bfloat16_steps_follow_float32_within_the_tolerance_and_keep_float32_state():
     full, _ = losses("float32")
     mixed, state = losses("bfloat16")
