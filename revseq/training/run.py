@@ -7,7 +7,9 @@ revseq.report.finish.
 
 from __future__ import annotations
 
+import importlib
 import shlex
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -132,6 +134,8 @@ def _run(
     folder.reopen(task.splits.test) if resuming else folder.create(task.splits.test)
     folder.save_corpus(task.splits)
     log(describe(backend, task, folder))
+    if processes.writer:
+        import_plotting_aside()
     state, progress = restore_or_init(saved, backend, cfg, steps, rng, log)
     folder.write_metrics(progress.history)
     for i, batches_ in enumerate(epochs(cfg, task, rng, progress)):
@@ -145,6 +149,15 @@ def _run(
     processes.sync("best saved")  # every process reads the `best` process 0 wrote
     h = progress.history
     return finish.evaluate_best(folder.path, backend, task, cfg.data, h, log, processes.writer)
+
+
+def import_plotting_aside() -> None:
+    """Import the figures' module (matplotlib and seaborn, about 1.2 s) on a thread of its own
+    while the run trains: the steps run in XLA, which releases the GIL, so the report at the
+    end finds it imported. The import lock makes a later import wait for this one."""
+    threading.Thread(
+        target=importlib.import_module, args=("revseq.report.plots",), daemon=True
+    ).start()
 
 
 def _quiet(line: str) -> None:
