@@ -6,12 +6,29 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+
 from revseq.report import analysis, evaluation, markdown, outputs, probes
+from revseq.report.ablation import RULES
 from revseq.report.metrics import Decoded
 from revseq.task.as_typed import restore
 from revseq.task.config import DataConfig
+from revseq.task.conventions import EVAL_BATCH
+from revseq.task.init import init_params
 from revseq.training import checkpoint
 from revseq.training.backends import Backend
+
+
+def compile_decoders(backend: Backend, task, data: DataConfig) -> None:
+    """Decode zeros at every shape evaluate_best decodes (the model's attention at each of the
+    report's widths, the ablation's fixed rules at the task's buckets), with params made as it
+    makes them: each decoder is then compiled when the report needs it."""
+    params = backend.from_numpy(init_params(backend.cfg.model, 0))
+    for width in probes.decode_edges(data, task.edges):  # validation's first
+        backend.decode(params, np.zeros((EVAL_BATCH, width), np.int32))
+    for width in task.edges:
+        for rule in RULES:
+            backend.decode(params, np.zeros((EVAL_BATCH, width), np.int32), attention=rule)
 
 
 def evaluate_best(

@@ -134,30 +134,47 @@ def _run(
     folder.reopen(task.splits.test) if resuming else folder.create(task.splits.test)
     folder.save_corpus(task.splits)
     log(describe(backend, task, folder))
-    if processes.writer:
-        import_plotting_aside()
-    state, progress = restore_or_init(saved, backend, cfg, steps, rng, log)
-    folder.write_metrics(progress.history)
-    for i, batches_ in enumerate(epochs(cfg, task, rng, progress)):
-        if i == 0:  # before the first epoch this process trains
-            compile_steps(backend, state, batches_, log)
-        started = time.perf_counter()
-        state, sums = train_epoch(backend, state, batches_, progress, folder, stop)
-        row = validate(backend, state, task, progress, sums, started)
-        log(epoch_line(row, cfg.train.epochs))
-        keep_best_and_last(folder, backend, state, progress, row, rng, log)
+    aside = prepare_report_aside(backend, task, cfg, processes)
+    try:
+        state, progress = restore_or_init(saved, backend, cfg, steps, rng, log)
+        folder.write_metrics(progress.history)
+        for i, batches_ in enumerate(epochs(cfg, task, rng, progress)):
+            if i == 0:  # before the first epoch this process trains
+                compile_steps(backend, state, batches_, log)
+            started = time.perf_counter()
+            state, sums = train_epoch(backend, state, batches_, progress, folder, stop)
+            row = validate(backend, state, task, progress, sums, started)
+            log(epoch_line(row, cfg.train.epochs))
+            keep_best_and_last(folder, backend, state, progress, row, rng, log)
+    finally:  # also when the run stops: no thread left inside a compile at exit
+        if aside:
+            aside.join()
     processes.sync("best saved")  # every process reads the `best` process 0 wrote
     h = progress.history
     return finish.evaluate_best(folder.path, backend, task, cfg.data, h, log, processes.writer)
 
 
-def import_plotting_aside() -> None:
-    """Import the figures' module (matplotlib and seaborn, about 1.2 s) on a thread of its own
-    while the run trains: the steps run in XLA, which releases the GIL, so the report at the
-    end finds it imported. The import lock makes a later import wait for this one."""
-    threading.Thread(
-        target=importlib.import_module, args=("revseq.report.plots",), daemon=True
-    ).start()
+def prepare_report_aside(
+    backend, task: Task, cfg: Config, processes: Processes
+) -> threading.Thread | None:
+    """While the run trains, on a thread of its own: import the figures' module (matplotlib
+    and seaborn, about 1.2 s) and compile every decoder the report runs (about 2 s). The steps
+    run in XLA, which releases the GIL, so the two overlap; the report at the end finds both
+    done (the import lock and JAX's compile cache make it wait for what is not). Only on one
+    device of one process: elsewhere a second thread's programs could interleave with the
+    collectives of training's, so there the decoders compile when first called. Returns the
+    thread, which the run joins before it reports or stops (None: no thread)."""
+    if processes.count > 1 or backend.device_count > 1:
+        return None
+
+    def prepare() -> None:
+        importlib.import_module("revseq.report.plots")
+        if backend.name == "jax":  # torch compiles nothing
+            finish.compile_decoders(backend, task, cfg.data)
+
+    thread = threading.Thread(target=prepare, daemon=True)
+    thread.start()
+    return thread
 
 
 def _quiet(line: str) -> None:
