@@ -15,13 +15,13 @@ import argparse
 from pathlib import Path
 
 from revseq.inference import Model
-from revseq.task.data import split_words
+from revseq.training.run_folder import read_test
 
 
 def count(run: Path) -> tuple[int, int, int]:
     """(sentences with the right tokens, sentences right as typed, sentences)."""
     model = Model.load(run)
-    sentences = [split_words(line) for line in (run / "test.txt").read_text().splitlines()]
+    sentences = read_test(run)
     ids = lambda words: model.ckpt.vocab.encode(list(words), add_eos=False)  # noqa: E731
     tokens = model.decode(sentences, restore_unk=False)
     right = sum(ids(d.prediction) == ids(d.reference) for d in tokens)

@@ -26,7 +26,8 @@ from revseq import cli
 from revseq.errors import RevseqError
 from revseq.inference import Model
 from revseq.report.metrics import accuracy_by_length, attention_stats, error_analysis, exact_match
-from revseq.task.data import random_sentences, split_words, task_words
+from revseq.task.data import random_sentences, task_words
+from revseq.training.run_folder import read_test
 
 
 def parse_lengths(text: str) -> list[int]:
@@ -52,7 +53,7 @@ def measure(folder: Path, lengths: list[int], per_length: int, seed: int, backen
     words = task_words(model.ckpt.config.data.n_words)
     sentences = random_sentences(words, lengths, per_length, np.random.default_rng(seed))
     items = model.decode(sentences, restore_unk=False)
-    test = model.decode([split_words(s) for s in (folder / "test.txt").read_text().splitlines()])
+    test = model.decode(read_test(folder))
     by_length = {}
     for n, (c, t) in accuracy_by_length(items).items():
         mine = [d for d in items if len(d.source) == n]

@@ -8,7 +8,7 @@ import pytest
 from revseq.inference import Model
 from revseq.task.batching import edges_for, encode, make_batch, plan
 from revseq.task.conventions import EVAL_BATCH
-from revseq.task.data import split_words
+from revseq.training.run_folder import read_test
 
 
 @pytest.fixture(params=["jax", "torch"])
@@ -20,7 +20,7 @@ def trained(request, trained_run):
 def decode_all(folder: Path, backend: str):
     """Tokens and attention of every test sentence, batch by batch, as the backend gives them."""
     model = Model.load(folder, backend)
-    sentences = [split_words(s) for s in (folder / "test.txt").read_text().splitlines()]
+    sentences = read_test(folder)
     data = encode(sentences, model.ckpt.vocab)
     edges = edges_for(model.ckpt.config.data.max_len, model.ckpt.config.data.min_len)
     out = []

@@ -25,9 +25,9 @@ from helpers import ragged_src, random_params
 from revseq.inference import Model
 from revseq.task.batching import encode, make_batch
 from revseq.task.config import Config, ModelConfig, preset
-from revseq.task.data import split_words
 from revseq.task.vocab import EOS, PAD, SOS
 from revseq.training.run import train
+from revseq.training.run_folder import read_test
 from revseq_jax import beam as jbeam
 from revseq_jax import decode as jdecode
 from revseq_jax import model as jmodel
@@ -190,7 +190,7 @@ def trained(tmp_path_factory):
 
 def the_test_set(folder, model: Model):
     """The run's test sentences and their src array, one batch."""
-    sentences = [split_words(s) for s in (folder / "test.txt").read_text().splitlines()]
+    sentences = read_test(folder)
     data = encode(sentences, model.ckpt.vocab)
     rows = list(range(len(sentences)))
     return sentences, make_batch(data, rows, len(rows), int(data.lengths.max())).src

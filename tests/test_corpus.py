@@ -16,9 +16,10 @@ from revseq.errors import RevseqError, StoppedError
 from revseq.inference import Model
 from revseq.task import corpus
 from revseq.task.config import preset
-from revseq.task.data import WORDS, reverse, split_words
+from revseq.task.data import WORDS, reverse
 from revseq.task.vocab import normal
 from revseq.training import checkpoint, run
+from revseq.training.run_folder import read_test
 
 CORPUS = ROOT / "tests" / "data" / "corpus.txt"  # 3,000 docstring sentences (docs/real-text.md)
 # A tiny corpus run: about 800 training sentences of 3-6 words, two epochs.
@@ -155,7 +156,7 @@ def test_a_corpus_run_saves_its_splits_and_vocabulary(corpus_run):
 def test_the_test_split_is_scored_as_the_user_sees_it(corpus_run):
     log = (corpus_run / "log.txt").read_text()
     printed = re.search(r"Exact Match Accuracy: [\d.]+% \((\d+)/200\)", log)
-    sentences = [split_words(line) for line in (corpus_run / "test.txt").read_text().splitlines()]
+    sentences = read_test(corpus_run)
     model = Model.load(corpus_run, "jax")
     restored = sum(d.match for d in model.decode(sentences))
     raw = sum(d.match for d in model.decode(sentences, restore_unk=False))
@@ -167,7 +168,7 @@ def test_the_test_split_is_scored_as_the_user_sees_it(corpus_run):
 
 @pytest.mark.parametrize("backend", ["jax", "torch"])
 def test_words_come_back_as_typed_in_both_backends_greedy_and_beam(corpus_run, backend):
-    sentences = [split_words(line) for line in (corpus_run / "test.txt").read_text().splitlines()]
+    sentences = read_test(corpus_run)
     model = Model.load(corpus_run, backend)
     vocab = model.ckpt.vocab
     for beam in (1, 3):

@@ -18,6 +18,7 @@ from revseq.inference import Model
 from revseq.task.config import ModelConfig
 from revseq.task.layout import param_shapes
 from revseq.training import checkpoint
+from revseq.training.run_folder import read_test
 
 
 @pytest.fixture
@@ -154,10 +155,6 @@ def test_reverse_and_evaluate_decode_with_the_beam_they_are_given(run_dir, cli):
     items = model.decode(read_test(run_dir), beam=3)
     right = sum(d.prediction == d.reference for d in items)
     assert accuracy(ev.stdout)[1:] == (right, len(items))
-
-
-def read_test(folder: Path) -> list[list[str]]:
-    return [line.split() for line in (folder / "test.txt").read_text().splitlines() if line]
 
 
 def _truncate(name):

@@ -20,7 +20,7 @@ import numpy as np
 from revseq.errors import RevseqError
 from revseq.task import corpus
 from revseq.task.config import Config
-from revseq.task.data import Sentence
+from revseq.task.data import Sentence, split_words
 from revseq.task.vocab import Vocabulary
 from revseq.training import checkpoint, record, resume
 
@@ -120,3 +120,8 @@ def read_metrics(folder: Path) -> list[dict]:
         return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     except ValueError:
         raise RevseqError(f"{path} is damaged (not one JSON object a line)") from None
+
+
+def read_test(folder: Path) -> list[Sentence]:
+    """A run folder's test split (test.txt), as the run wrote it: one sentence a line."""
+    return [split_words(line) for line in (Path(folder) / "test.txt").read_text().splitlines()]
