@@ -92,12 +92,13 @@ def train_py(out: Path, *flags: str) -> None:
 @pytest.fixture(scope="session")
 def trained_run(tmp_path_factory) -> Callable[[str, str], Path]:
     """trained_run(backend, preset) -> the folder of a real `train.py --backend B --preset P`
-    run (its output in stdout.txt), made on first use, once per session. Tests only read it."""
+    run (its output in stdout.txt), made on first use, once per session, alone in its parent
+    folder (whose `latest` link points at it). Tests only read it."""
 
     def get(backend: str = "jax", preset: str = "tiny") -> Path:
         def make(folder: Path) -> None:
-            train_py(folder, "--backend", backend, "--preset", preset)
+            train_py(folder / "run", "--backend", backend, "--preset", preset)
 
-        return made_once(tmp_path_factory, f"{backend}-{preset}", make)
+        return made_once(tmp_path_factory, f"{backend}-{preset}", make) / "run"
 
     return get

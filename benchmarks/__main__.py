@@ -11,12 +11,12 @@ import json
 import platform
 from pathlib import Path
 
-from benchmarks import learning
 from benchmarks import measure as benchmark
 from benchmarks.scaling import batch_scaling
 from benchmarks.scaling import rows as batch_scaling_rows
 from revseq import cli
 from revseq.task.config import PRESETS, preset
+from revseq.training import backends
 from revseq.training.backends import BACKENDS
 
 
@@ -102,7 +102,10 @@ def parser() -> cli.ArgumentParser:
         formatter_class=argparse.RawTextHelpFormatter,
     )
     p.add_argument("--preset", choices=sorted(PRESETS), default="default")
-    p.add_argument("--backends", default="jax,torch", help="comma-separated, in order")
+    p.add_argument(
+        "--backends",
+        help="comma-separated, in order (default: jax,torch, or those of them installed)",
+    )
     p.add_argument("--repeats", type=cli.positive_int, default=5)
     p.add_argument(
         "--accuracy-runs",
@@ -133,13 +136,30 @@ def parser() -> cli.ArgumentParser:
     return p
 
 
+def backend_names(p: cli.ArgumentParser, flag: str | None) -> list[str]:
+    """The backends to measure: those named, each installed; by default every installed one
+    (a line says which is left out and what to install)."""
+    if flag:
+        names = flag.split(",")
+        for n in names:
+            if n not in BACKENDS:
+                p.error(f"unknown backend {n!r}")
+            if not backends.installed(n):
+                p.error(backends.missing(n))
+        return names
+    names = [n for n in BACKENDS if backends.installed(n)]
+    for n in BACKENDS:
+        if n not in names:
+            print(f"{backends.missing(n)}; measuring {', '.join(names)} alone")
+    return names
+
+
 def main() -> None:
     p = parser()
     args = p.parse_args()
-    names = args.backends.split(",")
-    for n in names:
-        if n not in BACKENDS:
-            p.error(f"unknown backend {n!r}")
+    names = backend_names(p, args.backends)
+    if args.learning and not backends.installed("torch"):
+        p.error(f"--learning runs the notebook's own loop: {backends.missing('torch')}")
     cfg = preset(args.preset)
     results = [benchmark.measure_backend(n, cfg, args.repeats) for n in names]
     if args.torch_compile and "torch" in names:
@@ -151,7 +171,11 @@ def main() -> None:
     cold = [benchmark.time_to_accuracy("default") for _ in range(n)]
     accuracy = [benchmark.median_run(r) for r in (cold, benchmark.warm_runs("default", n)) if r]
     scaling = batch_scaling() if args.scaling and "jax" in names else None
-    learned = learning.compare() if args.learning else None
+    learned = None
+    if args.learning:
+        from benchmarks import learning  # the notebook's own loop: torch
+
+        learned = learning.compare()
     print(
         f"preset {args.preset} | {platform.processor() or platform.machine()} | "
         f"{benchmark.cpu_count()} CPUs"

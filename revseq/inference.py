@@ -1,7 +1,14 @@
-"""Load a run folder's best model into a backend, ready to decode sentences."""
+"""A trained model, loaded from its run folder into a backend, ready to reverse sentences.
+
+import revseq
+model = revseq.load("runs/latest")
+model.reverse(["the cat sat", "I love machine learning models"])
+# ['sat cat the', 'models learning machine love I']
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,49 +17,71 @@ from revseq.report import evaluation
 from revseq.report.metrics import Decoded
 from revseq.task.as_typed import restore
 from revseq.task.batching import edges_for
-from revseq.task.data import Sentence
+from revseq.task.conventions import MAX_WORDS
+from revseq.task.data import Sentence, split_words
 from revseq.training import backends, checkpoint
-
-# The longest sentence the tools take. The GRUs have no length limit, but every new padded
-# length compiles anew (JAX) and a model trained on 3-10 words is lost long before this.
-MAX_WORDS = 100
-
-
-# The rare-word copy of <UNK>s is one case of the as-typed rule (revseq.task.as_typed).
-restore_unknown = restore
 
 
 @dataclass
 class Model:
-    """A checkpoint loaded into a backend."""
+    """A checkpoint loaded into a backend, from its run folder."""
 
     ckpt: checkpoint.Checkpoint
     backend: backends.Backend
     params: object
+    folder: Path
 
     @classmethod
-    def load(cls, folder: Path, backend_name: str = "jax") -> Model:
-        """Validate the checkpoint folder, then build the backend and its params."""
-        ckpt = checkpoint.load(folder)
-        backend = backends.load(backend_name, ckpt.config)
-        return cls(ckpt, backend, backend.from_numpy(ckpt.params))
+    def load(cls, folder: str | Path, backend: str = "jax") -> Model:
+        """The best weights of the run folder `folder` (a link such as runs/latest too), checked,
+        in `backend` ("jax" or "torch")."""
+        ckpt = checkpoint.load(Path(folder))
+        loaded = backends.load(backend, ckpt.config)
+        return cls(ckpt, loaded, loaded.from_numpy(ckpt.params), Path(folder))
+
+    def reverse(
+        self,
+        sentences: str | Sequence[str],
+        *,
+        beam: int = 1,
+        length_penalty: float = 0.0,
+        keep_unk: bool = False,
+    ) -> list[str] | str:
+        """Each sentence (a line of text) reversed by the model, as text: a list for a list, a
+        string for a string. Words come back as typed (revseq.task.as_typed); keep_unk prints
+        the model's own words instead (<UNK> where it emits it). beam > 1: beam search of that
+        width, finished hypotheses ranked by log-probability / length**length_penalty."""
+        if isinstance(sentences, str):
+            return self.reverse([sentences], beam=beam, length_penalty=length_penalty,
+                                keep_unk=keep_unk)[0]  # fmt: skip
+        if not all(isinstance(s, str) for s in sentences):
+            raise TypeError("reverse takes a string or a list of strings, one sentence each")
+        words = [split_words(s) for s in sentences]
+        options = {"beam": beam, "length_penalty": length_penalty, "restore_unk": not keep_unk}
+        decoded = iter(self.decode([w for w in words if w], **options))
+        return [" ".join(next(decoded).prediction) if w else "" for w in words]
 
     def decode(
         self,
-        sentences: list[Sentence],
+        sentences: Sequence[Sentence],
         restore_unk: bool = True,
         *,
         beam: int = 1,
         length_penalty: float = 0.0,
         attention: str = "model",
     ) -> list[Decoded]:
-        """Predictions and attention for each sentence, independent of the others: greedy
-        for beam 1, else a beam search of that width; with restore_unk (the default), each
-        predicted word is written as the source word it copies, as typed, and each <UNK> as
-        the unknown source word it attends to (revseq.task.as_typed); without, the vocabulary's
-        words and <UNK>s the model emitted. attention "uniform" or "mirror": greedy with
-        every step's weights fixed by that rule (revseq.report.ablation)."""
+        """Predictions and attention for each sentence (a sequence of words), independent of the
+        others: greedy for beam 1, else a beam search of that width; with restore_unk (the
+        default), each predicted word is written as the source word it copies, as typed, and
+        each <UNK> as the unknown source word it attends to (revseq.task.as_typed); without,
+        the vocabulary's words and <UNK>s the model emitted. attention "uniform" or "mirror":
+        greedy with every step's weights fixed by that rule (revseq.report.ablation)."""
         for i, s in enumerate(sentences):
+            if isinstance(s, str):
+                raise TypeError(
+                    f"sentence {i + 1} is a string: decode takes sequences of words; "
+                    "Model.reverse takes text"
+                )
             if len(s) > MAX_WORDS:
                 raise RevseqError(
                     f"sentence {i + 1} has {len(s)} words; the limit is {MAX_WORDS} "

@@ -1,49 +1,6 @@
-"""Check an install: python scripts/doctor.py.
+"""python scripts/doctor.py FLAGS: `revseq doctor FLAGS` (revseq/commands/doctor.py)."""
 
-Prints the platform, the devices JAX sees and the library versions; checks that the JAX and
-torch backends compute the same function on shared weights on the default device (float32
-matmuls pinned exact); times the JAX backend (training sentences/s, greedy decoding of the
-1,000 test sentences); trains the tiny preset. Ends with one verdict line; exits 1 when parity
-fails or the tiny run does not learn.
-"""
-
-from __future__ import annotations
-
-from revseq import cli, doctor
-from revseq.task.config import preset
-from revseq.training import backends
-
-
-def main() -> int:
-    p = cli.ArgumentParser(description=__doc__)
-    p.add_argument("--preset", default="default", help="the preset timed (default: default)")
-    args = p.parse_args()
-    cfg = preset(args.preset)
-    for line in doctor.environment(backends.load("jax", cfg)):
-        print(line)
-    checks = doctor.parity()
-    worst = max(v for k, v in checks.items() if k != "tokens_equal")
-    for what, value in checks.items():
-        print(f"parity, jax vs torch, {what}: {value:.2e}" if what != "tokens_equal" else
-              f"parity, greedy tokens equal: {value}")  # fmt: skip
-    parity_ok = checks["tokens_equal"] and worst <= doctor.PARITY_TOL
-    fast = doctor.speed(cfg)
-    print(
-        f"speed ({args.preset} preset, jax): {fast['train_sentences_per_s']:,.0f} training "
-        f"sentences/s; greedy decoding of {fast['n']:,} sentences in {fast['decode_ms']:.0f} ms"
-    )
-    learned = doctor.tiny_run()
-    print(f"tiny preset trained (jax): {learned:.2f} % test exact match")
-    ok = parity_ok and learned >= doctor.LEARNS
-    verdict = "OK" if ok else "FAILED"
-    print(
-        f"doctor: {verdict} | parity {'within' if parity_ok else 'OUTSIDE'} "
-        f"{doctor.PARITY_TOL:g} (worst {worst:.1e}) | "
-        f"tiny run {learned:.1f} % (needs {doctor.LEARNS:g}) | "
-        f"{fast['train_sentences_per_s']:,.0f} sentences/s"
-    )
-    return 0 if ok else 1
-
+from revseq.commands import script
 
 if __name__ == "__main__":
-    cli.run(main)
+    script("doctor")

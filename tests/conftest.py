@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import io
-import runpy
 import subprocess
 import sys
 
 import pytest
-from helpers import ROOT
 
+from revseq import cli as cli_module
+from revseq import commands
 from revseq.task.config import ModelConfig
 
 
@@ -20,18 +20,20 @@ def small_cfg() -> ModelConfig:
 
 @pytest.fixture
 def cli(monkeypatch, capsys):
-    """cli("reverse.py", *args, stdin=b"") runs scripts/<name> in this process as its command
-    line would (as __main__, so through cli.run's exit codes and one-line errors) and returns
-    the finished "process": returncode, stdout, stderr. JAX's compilation cache stays off
-    (the flag's default), so no test sets that process-wide option here."""
+    """cli("reverse", *args, stdin=b"") runs `revseq reverse ARGS` in this process as the
+    command line does (through cli.run's exit codes and one-line errors; "reverse.py" names
+    the same command) and returns the finished "process": returncode, stdout, stderr. JAX's
+    compilation cache stays off (the flag's default), so no test sets that process-wide
+    option here."""
 
     def run(name: str, *args: str, stdin: bytes | None = None):
-        monkeypatch.setattr(sys, "argv", [name, *args])
+        name = name.removesuffix(".py")
+        monkeypatch.setattr(sys, "argv", ["revseq", name, *args])
         monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin or b"")))
         monkeypatch.setenv("REVSEQ_JAX_CACHE", "")
         capsys.readouterr()
         with pytest.raises(SystemExit) as stopped:
-            runpy.run_path(str(ROOT / "scripts" / name), run_name="__main__")
+            cli_module.run(lambda: commands.main([name, *args]))
         out, err = capsys.readouterr()
         return subprocess.CompletedProcess([name, *args], stopped.value.code or 0, out, err)
 

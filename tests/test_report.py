@@ -189,7 +189,7 @@ def test_the_report_fills_every_section_from_its_evidence():
         ablation=ablation(2, 0, 2, total=2),
     )
     history = [{"epoch": 1, "val_loss": 0.5, "val_exact": 40.0, "val_alignment": 61.5}]
-    text = markdown(ev, "t", history, [("attention_failure.png", "a failure")])
+    text = markdown(ev, "t", history, gallery=[("attention_failure.png", "a failure")])
     for heading in (
         "## Accuracy on the test split",
         "## Lengths never seen in training (trained on 2-3 words, bahdanau attention)",

@@ -92,11 +92,13 @@ def test_evaluate_writes_the_report_of_a_checkpoint(run_dir, cli, tmp_path):
     proc = cli("evaluate.py", "--checkpoint", str(run_dir), "--report", str(tmp_path / "r"))
     assert proc.returncode == 0, proc.stderr
     report = (tmp_path / "r" / "report.md").read_text()
+
     # The same model, data and probes: the run's own report has the same numbers.
-    assert (
-        report.split("## Gallery")[0].split("\n", 1)[1]
-        == ((run_dir / "report.md").read_text().split("## Gallery")[0].split("\n", 1)[1])
-    )
+    def body(text: str) -> str:
+        return text.split("## Gallery")[0].split("## Accuracy on the test split")[1]
+
+    assert body(report) == body((run_dir / "report.md").read_text())
+    assert f"Evaluated by `revseq evaluate --checkpoint {run_dir} --report" in report
     assert "## Lengths never seen in training (trained on 3-6 words, bahdanau attention)" in report
     assert (tmp_path / "r" / "attention_repeated.png").stat().st_size > 0
 

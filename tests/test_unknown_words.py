@@ -1,5 +1,5 @@
 """Unknown words: the model emits <UNK> where it reads one, and the tools put the source word
-back by the rare-word copy rule (revseq.inference.restore_unknown)."""
+back by the rare-word copy rule (revseq.task.as_typed.restore)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from revseq.inference import Model, restore_unknown
+from revseq.inference import Model
 from revseq.report.metrics import Decoded
+from revseq.task.as_typed import restore as restore_unknown
 from revseq.task.data import WORDS, reverse
 from revseq.task.vocab import Vocabulary
 

@@ -21,9 +21,11 @@ from revseq.report.metrics import (
     attention_stats,
     error_analysis,
     exact_match,
+    token_accuracy,
     token_accuracy_by_length,
 )
 from revseq.report.probes import PER_LENGTH, Evidence
+from revseq.task.config import Config
 
 
 def example(i: int, d: Decoded) -> str:
@@ -127,17 +129,26 @@ def ablation_table(ablation: dict[str, tuple[int, int]]) -> str:
     return "\n".join(rows)
 
 
-def _header(title: str, history: Sequence[dict]) -> list[str]:
-    best = min(history, key=lambda h: h["val_loss"]) if history else None
-    if not best:
-        return [f"# {title}", ""]
-    return [
-        f"# {title}",
-        "",
-        f"Best epoch by validation loss: {best['epoch']} "
-        f"(val loss {best['val_loss']:.4f}, val exact {best['val_exact']:.2f} %).",
-        "",
-    ]
+def provenance(cfg: Config, extra: dict) -> str:
+    """Which command, preset, backend and seed made a model, from its checkpoint's config and
+    header (a field the checkpoint lacks is left out)."""
+    parts = [f"preset {extra['preset']}" if extra.get("preset") else "",
+             f"backend {extra['backend']}" if extra.get("backend") else "",
+             f"seed {cfg.train.seed}"]  # fmt: skip
+    made = f"Made by `{extra['command']}`" if extra.get("command") else "Made"
+    return f"{made} ({', '.join(p for p in parts if p)})."
+
+
+def _header(title: str, about: str, history: Sequence[dict]) -> list[str]:
+    lines = [f"# {title}", "", *([about, ""] if about else [])]
+    if history:
+        best = min(history, key=lambda h: h["val_loss"])
+        lines += [
+            f"Best epoch by validation loss: {best['epoch']} "
+            f"(val loss {best['val_loss']:.4f}, val exact {best['val_exact']:.2f} %).",
+            "",
+        ]
+    return lines
 
 
 def _accuracy_sections(ev: Evidence) -> list[str]:
@@ -146,7 +157,7 @@ def _accuracy_sections(ev: Evidence) -> list[str]:
     return [
         "## Accuracy on the test split",
         "",
-        accuracy_line(ev.test) + f"; {summarise(ev.test)}.",
+        accuracy_line(ev.test) + f"; token accuracy {rate_of(*token_accuracy(ev.test))}.",
         "",
         by_length_table(ev.test),
         "",
@@ -205,14 +216,17 @@ def markdown(
     ev: Evidence,
     title: str,
     history: Sequence[dict],
+    *,
     gallery: Sequence[tuple[str, str]] = (),
+    about: str = "",
     analysis_text: str | None = None,
 ) -> str:
-    """The whole report.md: every number in it is computed from `ev` and `history`;
-    analysis_text is analysis(ev.test, ev) when the caller has it already."""
+    """The whole report.md: every number in it is computed from `ev` and `history`; `about`
+    (revseq.report.markdown.provenance) follows the title; analysis_text is
+    analysis(ev.test, ev) when the caller has it already."""
     return "\n".join(
         [
-            *_header(title, history),
+            *_header(title, about, history),
             *_accuracy_sections(ev),
             *_attention_sections(ev, history),
             "## Gallery",

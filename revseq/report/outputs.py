@@ -36,9 +36,16 @@ def gallery(ev: Evidence) -> dict[str, tuple[Decoded, str]]:
 
 
 def write(
-    out: Path, ev: Evidence, history: list[dict], title: str, analysis: str | None = None
+    out: Path,
+    ev: Evidence,
+    history: list[dict],
+    *,
+    title: str,
+    about: str = "",
+    analysis: str | None = None,
 ) -> None:
-    """report.md (with the Part 4 analysis text when given, else computed),
+    """report.md (its title, then `about`: what made the model and the report; with the Part 4
+    analysis text when given, else computed),
     attention_heatmap.png, the gallery's heatmaps, and (with a history) loss_curve.png and
     alignment_curve.png, into `out`."""
     from revseq.report import plots  # matplotlib: imported only by what draws
@@ -54,7 +61,9 @@ def write(
     for name, (d, what) in gallery(ev).items():
         _heatmap(d, out / name, f"{what}: {_verdict(d)}")
         captions.append((name, f"**{what}**: `{' '.join(d.source)}` → `{' '.join(d.prediction)}`"))
-    text = markdown.markdown(ev, title, history, captions, analysis)
+    text = markdown.markdown(
+        ev, title, history, gallery=captions, about=about, analysis_text=analysis
+    )
     checkpoint.atomic_write(out / "report.md", text.encode())
 
 

@@ -16,6 +16,10 @@ MASKED_SCORE = -1e10
 # the sentence alone, never on its batch, so a prediction does not change with its neighbours.
 EXTRA_STEPS = 4
 
+# The longest sentence the tools take, in words. The GRUs have no length limit, but every new
+# padded length compiles anew (JAX), and a model trained on 3-10 words is lost long before this.
+MAX_WORDS = 100
+
 # Sentences per validation and decoding batch: a static shape, the last batch padded with empty
 # rows; large enough that a test split of 1,000 takes four calls.
 EVAL_BATCH = 256

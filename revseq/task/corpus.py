@@ -28,8 +28,8 @@ from pathlib import Path
 import numpy as np
 
 from revseq.errors import RevseqError
-from revseq.inference import MAX_WORDS
 from revseq.task.config import Config
+from revseq.task.conventions import MAX_WORDS
 from revseq.task.data import Sentence, Splits, split_words
 from revseq.task.vocab import SPECIALS, Vocabulary, normal
 from revseq.training.checkpoint import atomic_write

@@ -80,15 +80,32 @@ def load(name: str, cfg: Config, steps_per_epoch: int = 1, devices: int | None =
     how many local devices share each batch (JAX; None: all of them)."""
     if name not in BACKENDS:
         raise RevseqError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
+    return _module(name).Backend(cfg, steps_per_epoch, devices)
+
+
+def _module(name: str):
+    """The backend's module; RevseqError saying what to install when its framework is not."""
     try:
-        module = importlib.import_module(BACKENDS[name])
+        return importlib.import_module(BACKENDS[name])
     except ModuleNotFoundError as e:
         if e.name and e.name.split(".")[0] == EXTRAS[name]:
-            raise RevseqError(
-                f"backend {name!r} needs {EXTRAS[name]}: pip install 'revseq[{EXTRAS[name]}]'"
-            ) from None
+            raise RevseqError(missing(name)) from None
         raise
-    return module.Backend(cfg, steps_per_epoch, devices)
+
+
+def missing(name: str) -> str:
+    """The line that says what to install for backend `name`."""
+    extra = EXTRAS[name]
+    return f"backend {name!r} needs {extra}, which is not installed: pip install -e '.[{extra}]'"
+
+
+def installed(name: str) -> bool:
+    """Whether backend `name`'s framework can be imported here."""
+    try:
+        _module(name)
+    except RevseqError:
+        return False
+    return True
 
 
 def use_compilation_cache(path: str) -> None:

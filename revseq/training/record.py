@@ -11,6 +11,7 @@ import shlex
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 from revseq.errors import RevseqError
 from revseq.task.config import Config
@@ -40,25 +41,36 @@ def write(folder: Path, record: dict) -> None:
     atomic_write(Path(folder) / RECORD, (json.dumps(record, indent=2) + "\n").encode())
 
 
-def start(folder: Path, cfg: Config, backend: str) -> None:
+class Record(NamedTuple):
+    """What run.json says a run is: its config, its backend, and the preset it started from
+    ("" when none was named)."""
+
+    config: Config
+    backend: str
+    preset: str = ""
+
+
+def start(folder: Path, cfg: Config, backend: str, preset: str = "") -> None:
     """The record of a new run."""
-    write(folder, {"backend": backend, "config": cfg.to_dict(), "runs": [invocation()]})
+    head = {"backend": backend, "preset": preset, "config": cfg.to_dict()}
+    write(folder, {**head, "runs": [invocation()]})
 
 
-def read(folder: Path) -> tuple[Config, str]:
-    """A run's config and backend from its record."""
+def read(folder: Path) -> Record:
+    """A run's config, backend and preset from its record."""
     path = Path(folder) / RECORD
     if not Path(folder).is_dir():
         raise RevseqError(f"run folder not found: {folder}")
     try:
         record = json.loads(path.read_text())
-        cfg, backend = Config.from_dict(record["config"]), record["backend"]
+        config = Config.from_dict(record["config"])
+        rec = Record(config, record["backend"], record.get("preset", ""))
     except FileNotFoundError:
         raise RevseqError(f"{folder} is not a run folder: {RECORD} is missing") from None
     except (ValueError, KeyError, TypeError):
         raise RevseqError(f"{path} is damaged (not the JSON a run writes)") from None
-    cfg.validate()
-    return cfg, backend
+    rec.config.validate()
+    return rec
 
 
 def add_invocation(folder: Path) -> None:

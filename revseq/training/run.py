@@ -2,7 +2,7 @@
 validate, keep the best and the last checkpoint; then evaluate the best on the test split.
 
 What the run writes lives in revseq.training.run_folder, the test-set report in
-revseq.report.finish.
+revseq.training.finish.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ import numpy as np
 from tqdm import tqdm
 
 from revseq.errors import RevseqError, StoppedError
-from revseq.report import finish
 from revseq.report.metrics import Decoded
 from revseq.task import corpus
 from revseq.task.batching import Batch, Encoded, batches, edges_for, encode, plan, with_unknowns
@@ -28,7 +27,7 @@ from revseq.task.conventions import EVAL_BATCH
 from revseq.task.data import Splits, make_splits, task_words
 from revseq.task.init import init_params
 from revseq.task.vocab import Vocabulary
-from revseq.training import backends, record
+from revseq.training import backends, finish, record, run_folder
 from revseq.training.processes import Processes
 from revseq.training.resume import Progress
 from revseq.training.run_folder import RunFolder
@@ -70,6 +69,8 @@ def train(
     cfg: Config,
     backend_name: str,
     out: Path,
+    *,
+    preset: str = "",
     log: Callable[[str], None] = print,
     stop: Callable[[], bool] = lambda: False,
     devices: int | None = 1,
@@ -81,7 +82,8 @@ def train(
     stop() is asked between steps; when it holds, the run saves `last` and raises
     StoppedError. Returns the decoded test sentences; revseq.training.run_folder lists the files.
     `processes`: this process's place in a multi-process JAX run, all of which call this
-    (only process 0 writes and logs; default: the only process)."""
+    (only process 0 writes and logs; default: the only process). `preset`: the preset's name
+    `cfg` started from, for the record."""
     cfg.validate()
     if cfg.train.compute_dtype != "float32" and backend_name != "jax":
         raise RevseqError(
@@ -93,11 +95,14 @@ def train(
         raise RevseqError(f"{out} already holds files; choose a new --out")
     processes = processes or Processes()
     processes.sync("run folder checked")  # by every process, before process 0 writes there
-    return _run(out, cfg, backend_name, False, log, stop, devices, processes)
+    spec = record.Record(cfg, backend_name, preset)
+    return _run(out, spec, resuming=False, log=log, stop=stop, devices=devices,
+                processes=processes)  # fmt: skip
 
 
 def resume(
     out: Path,
+    *,
     log: Callable[[str], None] = print,
     stop: Callable[[], bool] = lambda: False,
     devices: int | None = 1,
@@ -106,30 +111,31 @@ def resume(
     """Go on with the run in `out` from its `last` checkpoint (from the start if it has none
     yet), with its own config and backend; the weights it ends with are those of the run
     had it never stopped (bit for bit on the device count it ran on)."""
-    cfg, backend_name = record.read(Path(out))
-    processes = processes or Processes()
-    return _run(Path(out), cfg, backend_name, True, log, stop, devices, processes)
+    return _run(Path(out), record.read(Path(out)), resuming=True, log=log, stop=stop,
+                devices=devices, processes=processes or Processes())  # fmt: skip
 
 
 def _run(
     out: Path,
-    cfg: Config,
-    backend_name: str,
+    spec: record.Record,
+    *,
     resuming: bool,
-    log,
-    stop,
-    devices,
-    processes,
-):
+    log: Callable[[str], None],
+    stop: Callable[[], bool],
+    devices: int | None,
+    processes: Processes,
+) -> list[Decoded]:
     """The recipe that train and resume follow, in lockstep on every process of a run; only
     the writer writes files and logs."""
+    cfg, backend_name = spec.config, spec.backend
     log = log if processes.writer else _quiet
     stop = processes.agreed(stop)
     rng = np.random.default_rng(cfg.train.seed)
     task = prepare(cfg, rng, out if resuming else None)
     steps = len(plan(task.train.lengths, cfg.train.batch_size, task.edges))
     backend = open_backend(backend_name, cfg, steps, devices)
-    folder = RunFolder(out, cfg, task.vocab, backend_name, processes.writer)
+    folder = RunFolder(out, cfg=cfg, vocab=task.vocab, backend_name=backend_name,
+                       preset=spec.preset, writer=processes.writer)  # fmt: skip
     saved = folder.load_last() if resuming and folder.has_last() else None  # before any write
     folder.reopen(task.splits.test) if resuming else folder.create(task.splits.test)
     folder.save_corpus(task.splits)
@@ -151,7 +157,10 @@ def _run(
             aside.join()
     processes.sync("best saved")  # every process reads the `best` process 0 wrote
     h = progress.history
-    return finish.evaluate_best(folder.path, backend, task, cfg.data, h, log, processes.writer)
+    items = finish.evaluate_best(folder=folder, backend=backend, task=task, history=h, log=log)
+    if processes.writer:
+        run_folder.point_latest(folder.path)
+    return items
 
 
 def prepare_report_aside(
@@ -274,7 +283,7 @@ def train_epoch(
         raise StoppedError(
             f"at epoch {progress.epoch}, step {done} of {len(batches_)}; saved "
             f"{folder.path / 'last.safetensors'}; go on with: "
-            f"python scripts/train.py --resume {shlex.quote(str(folder.path))}"
+            f"revseq train --resume {shlex.quote(str(folder.path))}"
         )
     return state, sums
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import shlex
 import sys
 import time
@@ -34,6 +35,22 @@ def new_run_dir(root: Path = Path("runs")) -> Path:
     return path
 
 
+LATEST = "latest"
+
+
+def point_latest(folder: Path) -> None:
+    """Make `latest` beside `folder` (runs/latest for a run in runs/) a link to it, replaced
+    atomically; an entry named `latest` that is not a link is left alone."""
+    folder = Path(folder)
+    link = folder.parent / LATEST
+    if folder.name == LATEST or (link.exists() and not link.is_symlink()):
+        return
+    tmp = folder.parent / f".{LATEST}.{os.getpid()}.tmp"
+    tmp.unlink(missing_ok=True)
+    tmp.symlink_to(folder.name, target_is_directory=True)
+    os.replace(tmp, link)
+
+
 def _writer_only(method):
     """A RunFolder method that writes: a no-op on a process that is not the writer."""
 
@@ -52,16 +69,23 @@ class RunFolder:
     is a no-op (all of them read `last` on resume: the folder is on a shared file system)."""
 
     def __init__(
-        self, path: Path, cfg: Config, vocab: Vocabulary, backend_name: str, writer: bool = True
+        self,
+        path: Path,
+        *,
+        cfg: Config,
+        vocab: Vocabulary,
+        backend_name: str,
+        preset: str = "",
+        writer: bool = True,
     ):
         self.path, self.cfg, self.vocab, self.backend_name = Path(path), cfg, vocab, backend_name
-        self.writer = writer
+        self.preset, self.writer = preset, writer
 
     @_writer_only
     def create(self, test: Sequence[Sentence]) -> None:
         """A new run: the folder, run.json and test.txt."""
         self.path.mkdir(parents=True, exist_ok=True)
-        record.start(self.path, self.cfg, self.backend_name)
+        record.start(self.path, self.cfg, self.backend_name, self.preset)
         self._write_test(test)
 
     @_writer_only
@@ -99,7 +123,7 @@ class RunFolder:
     @_writer_only
     def save_best(self, params: dict[str, np.ndarray], epoch: int, val_loss: float) -> None:
         """`best`: the weights with the lowest validation loss so far."""
-        extra = {"backend": self.backend_name, "command": shlex.join(sys.argv)}
+        extra = {"backend": self.backend_name, "preset": self.preset, "command": command()}
         extra |= {"epoch": epoch, "val_loss": val_loss}
         checkpoint.save(self.path, params, self.cfg, self.vocab, extra)
 
@@ -109,6 +133,17 @@ class RunFolder:
         see), rewritten whole each epoch."""
         text = "".join(json.dumps(row) + "\n" for row in history)
         checkpoint.atomic_write(self.path / "metrics.jsonl", text.encode())
+
+
+def command() -> str:
+    """This process's command line as a user would type it again: `revseq train ...`,
+    `python -m revseq train ...` or `python scripts/train.py ...`."""
+    first, rest = Path(sys.argv[0]), sys.argv[1:]
+    if first.name == "__main__.py":
+        return shlex.join(["python", "-m", first.parent.name, *rest])
+    if first.suffix == ".py":
+        return shlex.join(["python", str(first), *rest])
+    return shlex.join([first.name, *rest])
 
 
 def read_metrics(folder: Path) -> list[dict]:

@@ -1,10 +1,9 @@
-"""After training: the best checkpoint evaluated on the test split, the Part 4 analysis, and
-the report folder (revseq.report.outputs)."""
+"""The end of a run: its best checkpoint evaluated on the test split, the Part 4 analysis, and
+the report in the run folder (revseq.report.outputs)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 
@@ -17,6 +16,7 @@ from revseq.task.conventions import EVAL_BATCH
 from revseq.task.init import init_params
 from revseq.training import checkpoint
 from revseq.training.backends import Backend
+from revseq.training.run_folder import RunFolder
 
 
 def compile_decoders(backend: Backend, task, data: DataConfig) -> None:
@@ -32,13 +32,12 @@ def compile_decoders(backend: Backend, task, data: DataConfig) -> None:
 
 
 def evaluate_best(
-    out: Path,
+    *,
+    folder: RunFolder,
     backend: Backend,
     task,
-    data: DataConfig,
     history: list[dict],
     log: Callable[[str], None],
-    writer: bool = True,
 ) -> list[Decoded]:
     """Reload `best` from the run folder, decode the test split and the probes, log the
     examples, the accuracy line and the analysis, write the report files (only the writer,
@@ -46,7 +45,9 @@ def evaluate_best(
     every prediction written as the user gets it (revseq.task.as_typed), so the exact match
     counts those. `task` is revseq.training.run.Task."""
     log("Loading the best model for evaluation...")
-    params = backend.from_numpy(checkpoint.load(out).params)
+    out, data = folder.path, folder.cfg.data
+    best = checkpoint.load(out)
+    params = backend.from_numpy(best.params)
 
     edges = probes.decode_edges(data, task.edges)
 
@@ -68,9 +69,9 @@ def evaluate_best(
     )
     text = analysis.analysis(items, ev)
     log("\n" + text)
-    if writer:
-        title = f"revseq run ({backend.name})"
-        outputs.write(out, ev, history, title, text)
+    if folder.writer:
+        about = markdown.provenance(best.config, best.extra)
+        outputs.write(out, ev, history, title="revseq run", about=about, analysis=text)
     log(
         f"\nWrote {out}: run.json, best.safetensors, last.safetensors (+ .json), "
         "metrics.jsonl, test.txt, report.md, attention_heatmap.png, attention_*.png, "
