@@ -87,6 +87,17 @@ def test_a_missing_torch_is_one_line_saying_what_to_install(monkeypatch):
         backends.load("torch", revseq.preset("tiny"))
 
 
+def test_doctor_without_torch_says_so_and_fails_nothing(monkeypatch, capsys, cli, tmp_path):
+    from revseq.commands.doctor import check_parity
+
+    monkeypatch.setitem(sys.modules, "torch", None)
+    monkeypatch.delitem(sys.modules, "revseq_torch.backend", raising=False)
+    assert check_parity() == (True, "parity not checked (no torch)")
+    assert "pip install -e '.[torch]'" in capsys.readouterr().out
+    proc = cli("convert", "export", str(tmp_path), "--out", str(tmp_path / "x.pt"))
+    assert proc.returncode == 2 and "convert (torch.save files) needs torch" in proc.stderr
+
+
 def test_the_benchmark_measures_the_installed_backends_alone(monkeypatch, capsys):
     from benchmarks.__main__ import backend_names, parser
 

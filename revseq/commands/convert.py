@@ -15,7 +15,7 @@ from revseq.errors import RevseqError
 from revseq.task.config import PRESETS
 from revseq.task.layout import check_shapes, infer_config
 from revseq.task.vocab import Vocabulary
-from revseq.training import checkpoint
+from revseq.training import backends, checkpoint
 
 
 def read_vocab(path: Path) -> Vocabulary:
@@ -59,6 +59,8 @@ def add_arguments(p: cli.ArgumentParser) -> None:
 
 def main(args) -> None:
 
+    if not backends.installed("torch"):
+        raise RevseqError(backends.missing("torch", "convert (torch.save files)"))
     from revseq_torch.convert import read_state_dict, write_state_dict
 
     if args.command == "export":

@@ -93,10 +93,11 @@ def _module(name: str):
         raise
 
 
-def missing(name: str) -> str:
-    """The line that says what to install for backend `name`."""
+def missing(name: str, what: str = "") -> str:
+    """The line that says what to install for backend `name` (or for `what` that needs it)."""
     extra = EXTRAS[name]
-    return f"backend {name!r} needs {extra}, which is not installed: pip install -e '.[{extra}]'"
+    what = what or f"backend {name!r}"
+    return f"{what} needs {extra}, which is not installed: pip install -e '.[{extra}]'"
 
 
 def installed(name: str) -> bool:
