@@ -1,9 +1,9 @@
 """Real-English corpora from text already on this machine: sentences of docstrings.
 
     python -m benchmarks.corpus --source packages --count 25000 \
-        --out docs/data/real-text/packages.txt
+        --out corpora/packages.txt
     python -m benchmarks.corpus --source stdlib --count 1000 \
-        --exclude docs/data/real-text/packages.txt --out docs/data/real-text/stdlib.txt
+        --exclude corpora/packages.txt --out corpora/stdlib.txt
 
 `packages` reads the docstrings of the installed packages (the site-packages folder of this
 Python), `stdlib` those of the Python standard library: another code base, written by other

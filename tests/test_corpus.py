@@ -21,7 +21,7 @@ from revseq.task.vocab import normal
 from revseq.training import checkpoint, run
 from revseq.training.run_folder import read_test
 
-CORPUS = ROOT / "tests" / "data" / "corpus.txt"  # 3,000 docstring sentences (docs/real-text.md)
+CORPUS = ROOT / "tests" / "data" / "corpus.txt"  # 2,000 stdlib docstring sentences (NOTICE)
 # A tiny corpus run: about 800 training sentences of 3-6 words, two epochs.
 FLAGS = {"epochs": 2, "n_val": 50, "n_test": 50, "min_count": 2}
 
