@@ -72,7 +72,7 @@ def measure_backend(name: str, cfg: Config, repeats: int = 5, subset: int = 50) 
     """Training, decoding and step-length figures of one backend on the config's task."""
     bench = importlib.import_module(f"benchmarks.{name}_bench")
     rng = np.random.default_rng(cfg.train.seed)
-    splits, vocab, edges, train_data, val = prepare(cfg, rng)
+    splits, vocab, edges, train_data, val, _ = prepare(cfg, rng)
     epoch = epoch_batches(cfg, train_data, edges, rng)
     backend = backends.load(name, cfg, len(epoch))
     state = [backend.init()]

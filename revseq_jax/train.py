@@ -32,7 +32,7 @@ def make_optimizer(cfg: TrainConfig, steps_per_epoch: int) -> optim.GradientTran
     """Global-norm clipping then Adam, both hand-written; the rate constant or cosine-decayed."""
     lr = cfg.lr
     if cfg.lr_schedule == "cosine":
-        lr = optim.cosine_decay_schedule(cfg.lr, cfg.epochs * steps_per_epoch)
+        lr = optim.cosine_decay_schedule(cfg.lr, cfg.total_steps(steps_per_epoch))
     return optim.chain(
         optim.clip_by_global_norm(cfg.max_norm),
         optim.adam(lr, cfg.b1, cfg.b2, cfg.eps),

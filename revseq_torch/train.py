@@ -41,7 +41,7 @@ def learning_rate(cfg: TrainConfig, steps_per_epoch: int) -> optim.Schedule:
     """updates made -> the rate of the next: cfg.lr, or cosine-decayed to 0 over the run
     (revseq_jax.train.make_optimizer's rule)."""
     if cfg.lr_schedule == "cosine":
-        return optim.cosine_decay_schedule(cfg.lr, cfg.epochs * steps_per_epoch)
+        return optim.cosine_decay_schedule(cfg.lr, cfg.total_steps(steps_per_epoch))
     return lambda count: cfg.lr
 
 

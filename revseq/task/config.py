@@ -70,6 +70,9 @@ class TrainConfig:
     are the default preset's."""
 
     epochs: int = 4
+    # The run's length in optimizer steps; 0: `epochs` whole passes over the training split.
+    # With a budget the run takes the epochs it needs, the last one cut short where it ends.
+    steps: int = 0
     batch_size: int = 16
     lr: float = 3e-3
     lr_schedule: str = "cosine"  # or "constant"; cosine decays to 0 over the run
@@ -94,6 +97,19 @@ class TrainConfig:
     # Mixed precision (JAX backend): "bfloat16" runs the training forward and backward passes
     # in bfloat16, params, gradients and optimizer state staying float32.
     compute_dtype: str = "float32"
+
+    def total_steps(self, steps_per_epoch: int) -> int:
+        """Optimizer steps of the whole run: the budget, else `epochs` passes."""
+        return self.steps or self.epochs * steps_per_epoch
+
+    def epoch_count(self, steps_per_epoch: int) -> int:
+        """Epochs the run takes, the last one possibly cut short."""
+        return -(-self.total_steps(steps_per_epoch) // steps_per_epoch)
+
+    def epoch_length(self, epoch: int, steps_per_epoch: int) -> int:
+        """Steps of epoch `epoch` (1-based): a whole one, or what is left of the budget."""
+        done = (epoch - 1) * steps_per_epoch
+        return min(steps_per_epoch, self.total_steps(steps_per_epoch) - done)
 
 
 COMPUTE_DTYPES = ("float32", "bfloat16")
@@ -162,6 +178,7 @@ class Config:
             (d.max_vocab >= 0, "max_vocab must be at least 0 (0: no cap)"),
             (m.vocab_size == d.n_words + 4, "vocab_size must be n_words + 4 (the specials)"),
             (t.epochs >= 1, "epochs must be at least 1"),
+            (t.steps >= 0, "steps must be at least 0 (0: epochs decide)"),
             (t.batch_size >= 1, "batch_size must be at least 1"),
             (t.lr > 0, "lr must be positive"),
             (t.lr_schedule in ("constant", "cosine"), "lr_schedule must be constant or cosine"),

@@ -34,14 +34,15 @@ from revseq.training.run_folder import RunFolder
 
 
 class Task(NamedTuple):
-    """A run's data: splits, vocabulary, bucket lengths, encoded train split, and fixed
-    validation batches."""
+    """A run's data: splits, vocabulary, bucket lengths, encoded train split, fixed validation
+    batches, and the training steps an epoch takes."""
 
     splits: Splits
     vocab: Vocabulary
     edges: tuple[int, ...]
     train: Encoded
     val_batches: list[Batch]
+    steps_per_epoch: int
 
 
 def prepare(cfg: Config, rng: np.random.Generator, folder: Path | None = None) -> Task:
@@ -54,7 +55,9 @@ def prepare(cfg: Config, rng: np.random.Generator, folder: Path | None = None) -
         splits, vocab = make_splits(cfg.data, rng), Vocabulary(task_words(cfg.data.n_words))
     edges = edges_for(cfg.data.max_len, cfg.data.min_len, cfg.train.length_buckets)
     val_batches = batches(encode(splits.val, vocab), EVAL_BATCH, edges)
-    return Task(splits, vocab, edges, encode(splits.train, vocab), val_batches)
+    train = encode(splits.train, vocab)
+    steps = len(plan(train.lengths, cfg.train.batch_size, edges))
+    return Task(splits, vocab, edges, train, val_batches, steps)
 
 
 def epoch_batches(cfg: Config, data: Encoded, edges, rng: np.random.Generator) -> list[Batch]:
@@ -132,8 +135,7 @@ def _run(
     stop = processes.agreed(stop)
     rng = np.random.default_rng(cfg.train.seed)
     task = prepare(cfg, rng, out if resuming else None)
-    steps = len(plan(task.train.lengths, cfg.train.batch_size, task.edges))
-    backend = open_backend(backend_name, cfg, steps, devices)
+    backend = open_backend(backend_name, cfg, task.steps_per_epoch, devices)
     folder = RunFolder(out, cfg=cfg, vocab=task.vocab, backend_name=backend_name,
                        preset=spec.preset, writer=processes.writer)  # fmt: skip
     saved = folder.load_last() if resuming and folder.has_last() else None  # before any write
@@ -141,17 +143,26 @@ def _run(
     folder.save_corpus(task.splits)
     log(describe(backend, task, folder))
     aside = prepare_report_aside(backend, task, cfg, processes)
+    epochs_ = cfg.train.epoch_count(task.steps_per_epoch)
     try:
-        state, progress = restore_or_init(saved, backend, cfg, steps, rng, log)
+        state, progress = restore_or_init(saved, backend, task, rng, log)
         folder.write_metrics(progress.history)
-        for i, batches_ in enumerate(epochs(cfg, task, rng, progress)):
-            if i == 0:  # before the first epoch this process trains
-                compile_steps(backend, state, batches_, log)
+        compiled = False
+        while progress.epoch <= epochs_:
+            progress.data_rng = rng.bit_generator.state  # where this epoch's draws begin
+            batches_ = epoch_batches(cfg, task.train, task.edges, rng)
+            batches_ = batches_[: cfg.train.epoch_length(progress.epoch, task.steps_per_epoch)]
+            if not compiled:  # before the first epoch this process trains
+                compiled = compile_steps(backend, state, batches_, log)
             started = time.perf_counter()
-            state, sums = train_epoch(backend, state, batches_, progress, folder, stop)
+            state, sums = train_epoch(backend, state, batches_, progress=progress,
+                                      folder=folder, stop=stop, epochs=epochs_)  # fmt: skip
             row = validate(backend, state, task, progress, sums, started)
-            log(epoch_line(row, cfg.train.epochs))
-            keep_best_and_last(folder, backend, state, progress, row, rng, log)
+            log(epoch_line(row, epochs_))
+            keep_best(folder, backend, state, progress, row, log)
+            progress.epoch, progress.position, progress.partial = progress.epoch + 1, 0, {}
+            progress.data_rng = rng.bit_generator.state  # the next epoch's, for `last`
+            folder.save_last(backend.snapshot(state), progress)
     finally:  # also when the run stops: no thread left inside a compile at exit
         if aside:
             aside.join()
@@ -218,30 +229,25 @@ def describe(backend: backends.Backend, task: Task, folder: RunFolder) -> str:
     )
 
 
-def restore_or_init(saved, backend, cfg: Config, steps: int, rng: np.random.Generator, log):
+def restore_or_init(saved, backend, task: Task, rng: np.random.Generator, log):
     """(training state, Progress): from the `last` checkpoint's (arrays, progress) when there
-    is one (rng set back to where that epoch's draws began), else fresh weights from the run's
-    seed (revseq.task.init) at epoch 1."""
+    is one (rng set back to where that epoch's draws began, so a resumed run draws the same
+    batches and forcing masks again), else fresh weights from the run's seed
+    (revseq.task.init) at epoch 1."""
+    cfg = backend.cfg
     if saved is None:
         return backend.start(init_params(cfg.model, cfg.train.seed)), Progress()
     arrays, progress = saved
     rng.bit_generator.state = progress.data_rng
-    if progress.epoch > cfg.train.epochs:
+    if progress.epoch > cfg.train.epoch_count(task.steps_per_epoch):
         log("Training had finished; evaluating the best model again")
     else:
-        log(f"Resuming at epoch {progress.epoch}, batch {progress.position} of {steps}")
+        length = cfg.train.epoch_length(progress.epoch, task.steps_per_epoch)
+        log(f"Resuming at epoch {progress.epoch}, batch {progress.position} of {length}")
     return backend.restore(arrays), progress
 
 
-def epochs(cfg: Config, task: Task, rng: np.random.Generator, progress: Progress):
-    """Each remaining epoch's batches, drawn from rng; progress records the generator's state
-    before the draws, so a resumed run draws the same batches and forcing masks again."""
-    while progress.epoch <= cfg.train.epochs:
-        progress.data_rng = rng.bit_generator.state
-        yield epoch_batches(cfg, task.train, task.edges, rng)
-
-
-def compile_steps(backend: backends.Backend, state, train_batches: list[Batch], log):
+def compile_steps(backend: backends.Backend, state, train_batches: list[Batch], log) -> bool:
     """Compile the train step for every batch shape before training (JAX; torch: nothing), so
     that the first epoch's time is training; the decoders compile when first called."""
     start = time.perf_counter()
@@ -249,19 +255,27 @@ def compile_steps(backend: backends.Backend, state, train_batches: list[Batch], 
     if (seconds := time.perf_counter() - start) > 0.05:
         shapes = len({b.src.shape for b in train_batches})
         log(f"Compiled the train step for {shapes} shape(s) in {seconds:.1f}s")
+    return True
 
 
 def train_epoch(
-    backend: backends.Backend, state, batches_: list[Batch], progress: Progress, folder, stop
+    backend: backends.Backend,
+    state,
+    batches_: list[Batch],
+    *,
+    progress: Progress,
+    folder: RunFolder,
+    stop: Callable[[], bool],
+    epochs: int,
 ):
     """Train on the epoch's batches from progress.position on -> (state, summed metrics).
 
     A non-finite step stops the run (unless TrainConfig.skip_nonfinite); a stop() request
     saves `last` where the epoch stands and raises StoppedError.
     """
-    E, pos = folder.cfg.train.epochs, progress.position
+    pos = progress.position
     with tqdm(
-        total=len(batches_), initial=pos, desc=f"Epoch {progress.epoch:02d}/{E:02d}",
+        total=len(batches_), initial=pos, desc=f"Epoch {progress.epoch:02d}/{epochs:02d}",
         unit="step", leave=False, disable=None if folder.writer else True,
     ) as bar:  # fmt: skip
 
@@ -324,16 +338,12 @@ def epoch_line(row: dict, epochs_: int) -> str:
     )
 
 
-def keep_best_and_last(folder: RunFolder, backend, state, progress: Progress, row: dict, rng, log):
-    """Record the epoch; save `best` when its validation loss is the lowest so far, then
-    `last` at the start of the next epoch, whose draws begin at rng's state (after best: a
-    crash between the two redoes this epoch)."""
+def keep_best(folder: RunFolder, backend, state, progress: Progress, row: dict, log) -> None:
+    """Record the epoch; save `best` when its validation loss is the lowest so far (before
+    the loop saves `last`: a crash between the two redoes this epoch)."""
     row["best"] = row["val_loss"] < progress.best_val_loss()
     progress.history.append(row)
     folder.write_metrics(progress.history)
     if row["best"]:
         folder.save_best(backend.to_numpy(backend.params(state)), row["epoch"], row["val_loss"])
         log(f"  -> best model saved (val_loss: {row['val_loss']:.4f})")
-    progress.epoch, progress.position, progress.partial = progress.epoch + 1, 0, {}
-    progress.data_rng = rng.bit_generator.state
-    folder.save_last(backend.snapshot(state), progress)
