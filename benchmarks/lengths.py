@@ -2,8 +2,10 @@
 
 python -m benchmarks.lengths --checkpoint runs/A runs/B --lengths 1-40 --per-length 200
 
-For each checkpoint: `per_length` random sentences of each length (the same sentences for
-every checkpoint of a task: drawn from --seed), decoded greedily, and the run's own test split;
+For each checkpoint: `per_length` random sentences of each length made of the model's own
+vocabulary (the generated task's words, or a corpus run's vocabulary: the report's probe
+words; the same sentences for every checkpoint of a task: drawn from --seed), decoded
+greedily, and the run's own test split;
 prints one markdown table of exact match per length (a column per checkpoint), then the
 sentences too short and too long per checkpoint, and with --json writes every figure.
 
@@ -26,7 +28,8 @@ from revseq import cli
 from revseq.errors import RevseqError
 from revseq.inference import Model
 from revseq.report.metrics import accuracy_by_length, attention_stats, error_analysis, exact_match
-from revseq.task.data import random_sentences, task_words
+from revseq.report.probes import probe_words
+from revseq.task.data import random_sentences
 from revseq.training.run_folder import read_test
 
 
@@ -50,7 +53,7 @@ def measure(folder: Path, lengths: list[int], per_length: int, seed: int, backen
     attention peaks on the mirrored source word, short_by {words missing: sentences} of the
     outputs that stop early."""
     model = Model.load(folder, backend)
-    words = task_words(model.ckpt.config.data.n_words)
+    words = probe_words(model.ckpt.vocab)
     sentences = random_sentences(words, lengths, per_length, np.random.default_rng(seed))
     items = model.decode(sentences, restore_unk=False)
     test = model.decode(read_test(folder))
@@ -63,6 +66,8 @@ def measure(folder: Path, lengths: list[int], per_length: int, seed: int, backen
         by_length[n] = [c, t, errors["too_short"], errors["too_long"], mirror, dict(short_by)]
     return {
         "attention": model.ckpt.config.model.attention,
+        "words": len(words),
+        "corpus": model.ckpt.config.data.corpus,
         "test": list(exact_match(test)),
         "by_length": by_length,
     }
@@ -140,6 +145,8 @@ def main() -> None:
         )
     print(table(results))
     for name, r in results.items():
+        source = f"the vocabulary of {r['corpus']}" if r["corpus"] else "the generated task's"
+        print(f"{name}: sentences drawn from {r['words']} words, {source}")
         errs = {n: (s, lo) for n, (_, _, s, lo, *_) in r["by_length"].items() if s or lo}
         print(f"{name} ({r['attention']}): too short / too long by length: {errs or 'none'}")
     if args.json:

@@ -31,9 +31,11 @@ def train(
     runs/), its log goes to `log`."""
     name = config if isinstance(config, str) else ""
     cfg = preset(config) if isinstance(config, str) else config
-    cfg = cfg.replace(**settings)
-    if corpus is not None:
-        cfg = corpus_.configure(cfg, Path(corpus))
+    text = None
+    if corpus is None:
+        cfg = cfg.replace(**settings)
+    else:
+        cfg, text = corpus_.configure(cfg, Path(corpus), settings)
     folder = Path(out) if out is not None else run_folder.new_run_dir()
-    run.train(cfg, backend, folder, preset=name, log=log)
+    run.train(cfg, backend, folder, preset=name, text=text, log=log)
     return Model.load(folder, backend)

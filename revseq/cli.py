@@ -7,10 +7,12 @@ import os
 import signal
 import socket
 import sys
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
-from revseq.errors import RevseqError
+from revseq.errors import RevseqError, RevseqWarning
+from revseq.task.conventions import MAX_BEAM
 from revseq.training import backends
 
 
@@ -21,8 +23,8 @@ class ArgumentParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def int_at_least(lowest: int):
-    """argparse type: an integer >= lowest."""
+def int_between(lowest: int, highest: int | None = None):
+    """argparse type: an integer in [lowest, highest] (no upper bound when highest is None)."""
 
     def parse(text: str) -> int:
         try:
@@ -31,9 +33,16 @@ def int_at_least(lowest: int):
             raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
         if value < lowest:
             raise argparse.ArgumentTypeError(f"{value} must be at least {lowest}")
+        if highest is not None and value > highest:
+            raise argparse.ArgumentTypeError(f"{value} must be at most {highest}")
         return value
 
     return parse
+
+
+def int_at_least(lowest: int):
+    """argparse type: an integer >= lowest."""
+    return int_between(lowest)
 
 
 positive_int = int_at_least(1)
@@ -76,10 +85,10 @@ def add_decoding_flags(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--beam",
-        type=positive_int,
+        type=int_between(1, MAX_BEAM),
         default=1,
         metavar="K",
-        help="beam search of width K (default 1: greedy decoding)",
+        help=f"beam search of width K, at most {MAX_BEAM} (default 1: greedy decoding)",
     )
     p.add_argument(
         "--length-penalty",
@@ -118,9 +127,12 @@ def compilation_cache(args: argparse.Namespace, backend: str = "jax") -> None:
 
 
 def run(main: Callable[[], int | None]) -> None:
-    """Call main; a RevseqError or Ctrl-C becomes one line on stderr and a non-zero exit."""
+    """Call main; a RevseqError or Ctrl-C becomes one line on stderr and a non-zero exit, a
+    RevseqWarning one line `warning: ...` on stderr."""
     try:
-        sys.exit(main() or 0)
+        with warnings.catch_warnings():
+            warnings.showwarning = _one_line
+            sys.exit(main() or 0)
     except RevseqError as e:
         print(f"{'stopped' if e.exit_code == 130 else 'error'}: {e}", file=sys.stderr)
         sys.exit(e.exit_code)
@@ -131,6 +143,15 @@ def run(main: Callable[[], int | None]) -> None:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)
+
+
+def _one_line(message, category, filename, lineno, file=None, line=None) -> None:
+    """warnings.showwarning for the tools: a RevseqWarning as `warning: MESSAGE`, others as
+    Python shows them."""
+    if issubclass(category, RevseqWarning):
+        print(f"warning: {message}", file=sys.stderr)
+    else:
+        sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
 
 
 class StopSignals:
@@ -160,8 +181,12 @@ class StopSignals:
             signal.signal(s, handler)
 
 
+LOOPBACK = "127.0.0.1"
+
+
 def free_port() -> int:
-    """A TCP port nobody listens on now: a --coordinator for processes started on this host."""
+    """A loopback TCP port nobody listens on now: a --coordinator for processes started on
+    this host."""
     with socket.socket() as s:
-        s.bind(("localhost", 0))
+        s.bind((LOOPBACK, 0))
         return s.getsockname()[1]

@@ -8,16 +8,17 @@ model.reverse(["the cat sat", "I love machine learning models"])
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from revseq.errors import RevseqError
-from revseq.report import evaluation
+from revseq.errors import RevseqError, RevseqWarning
+from revseq.report import evaluation, trained_range
 from revseq.report.metrics import Decoded
 from revseq.task.as_typed import restore
 from revseq.task.batching import edges_for
-from revseq.task.conventions import MAX_WORDS
+from revseq.task.conventions import MAX_BEAM, MAX_WORDS
 from revseq.task.data import Sentence, split_words
 from revseq.training import backends, checkpoint
 
@@ -30,6 +31,8 @@ class Model:
     backend: backends.Backend
     params: object
     folder: Path
+    # {words: (correct, total)}: the run's exact match by length (revseq.report.trained_range)
+    measured: dict[int, tuple[int, int]] = field(default_factory=dict)
 
     @classmethod
     def load(cls, folder: str | Path, backend: str = "jax") -> Model:
@@ -37,7 +40,8 @@ class Model:
         in `backend` ("jax" or "torch")."""
         ckpt = checkpoint.load(Path(folder))
         loaded = backends.load(backend, ckpt.config)
-        return cls(ckpt, loaded, loaded.from_numpy(ckpt.params), Path(folder))
+        params = loaded.from_numpy(ckpt.params)
+        return cls(ckpt, loaded, params, Path(folder), trained_range.read(Path(folder)))
 
     def reverse(
         self,
@@ -57,9 +61,36 @@ class Model:
         if not all(isinstance(s, str) for s in sentences):
             raise TypeError("reverse takes a string or a list of strings, one sentence each")
         words = [split_words(s) for s in sentences]
+        self._refuse_beyond_limits(words, beam)
+        self.warn([w for w in words if w])
         options = {"beam": beam, "length_penalty": length_penalty, "restore_unk": not keep_unk}
         decoded = iter(self.decode([w for w in words if w], **options))
         return [" ".join(next(decoded).prediction) if w else "" for w in words]
+
+    def _refuse_beyond_limits(self, sentences: Sequence[Sentence], beam: int) -> None:
+        """RevseqError for a beam or a sentence beyond the tools' limits, TypeError for text
+        where words are expected."""
+        if not 1 <= beam <= MAX_BEAM:
+            raise RevseqError(f"beam must be 1 to {MAX_BEAM}, not {beam}")
+        for i, s in enumerate(sentences):
+            if isinstance(s, str):
+                raise TypeError(
+                    f"sentence {i + 1} is a string: decode takes sequences of words; "
+                    "Model.reverse takes text"
+                )
+            if len(s) > MAX_WORDS:
+                raise RevseqError(
+                    f"sentence {i + 1} has {len(s)} words; the limit is {MAX_WORDS} "
+                    f"(this model was trained on {self.ckpt.config.data.min_len}-"
+                    f"{self.ckpt.config.data.max_len})"
+                )
+
+    def warn(self, sentences: Sequence[Sentence]) -> None:
+        """A RevseqWarning for each caveat on these sentences: lengths outside those the model
+        was trained on, words it mostly does not know (revseq.report.trained_range)."""
+        cfg, vocab = self.ckpt.config, self.ckpt.vocab
+        for line in trained_range.warnings(sentences, cfg, vocab, self.measured):
+            warnings.warn(line, RevseqWarning, stacklevel=3)
 
     def decode(
         self,
@@ -76,18 +107,7 @@ class Model:
         each <UNK> as the unknown source word it attends to (revseq.task.as_typed); without,
         the vocabulary's words and <UNK>s the model emitted. attention "uniform" or "mirror":
         greedy with every step's weights fixed by that rule (revseq.report.ablation)."""
-        for i, s in enumerate(sentences):
-            if isinstance(s, str):
-                raise TypeError(
-                    f"sentence {i + 1} is a string: decode takes sequences of words; "
-                    "Model.reverse takes text"
-                )
-            if len(s) > MAX_WORDS:
-                raise RevseqError(
-                    f"sentence {i + 1} has {len(s)} words; the limit is {MAX_WORDS} "
-                    f"(this model was trained on {self.ckpt.config.data.min_len}-"
-                    f"{self.ckpt.config.data.max_len})"
-                )
+        self._refuse_beyond_limits(sentences, beam)
         data = self.ckpt.config.data
         items = evaluation.decode(
             self.backend,

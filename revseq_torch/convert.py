@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from revseq.errors import RevseqError
-from revseq.training.checkpoint import atomic_write
+from revseq.files import atomic_write
 
 
 def read_state_dict(path: Path) -> dict[str, np.ndarray]:

@@ -4,7 +4,7 @@ the product has no hook for it).
 REVSEQ_CRASH="<point>:<n>" sends this process SIGKILL (or the signal REVSEQ_CRASH_SIGNAL
 names, e.g. SIGINT) the n-th time it reaches <point>: "step", after a call that trained
 batches, or "write:<file name>", halfway through writing that file's temporary (what a crash
-in the middle of revseq.training.checkpoint.atomic_write leaves on disk).
+in the middle of the atomic write of a checkpoint leaves on disk).
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@ run that trains, is scored as the user sees it and resumes from its own folder."
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from pathlib import Path
@@ -32,7 +33,7 @@ def write(path: Path, lines: list[str]) -> Path:
 
 
 def tiny_cfg(path: Path = CORPUS, **overrides):
-    return corpus.configure(preset("tiny").replace(**{**FLAGS, **overrides}), path)
+    return corpus.configure(preset("tiny"), path, {**FLAGS, **overrides})[0]
 
 
 def test_read_drops_blank_lines_duplicates_in_normal_form_and_keeps_words_as_typed(tmp_path):
@@ -45,7 +46,7 @@ def test_read_drops_blank_lines_duplicates_in_normal_form_and_keeps_words_as_typ
 
 
 def test_the_split_is_deterministic_disjoint_and_keeps_long_sentences_out_of_training():
-    cfg = tiny_cfg()
+    cfg = tiny_cfg(max_len=6)
     text = corpus.read(CORPUS)
     a, kept_out = corpus.split(text, cfg)
     b, _ = corpus.split(text, cfg)
@@ -62,7 +63,7 @@ def test_the_split_is_deterministic_disjoint_and_keeps_long_sentences_out_of_tra
 
 def test_n_train_caps_the_training_split():
     assert tiny_cfg().data.n_train > 300
-    cfg = corpus.configure(preset("tiny").replace(**FLAGS), CORPUS, n_train=300)
+    cfg, _ = corpus.configure(preset("tiny"), CORPUS, {**FLAGS, "n_train": 300})
     splits, _ = corpus.split(corpus.read(CORPUS), cfg, cfg.data.n_train)
     assert cfg.data.n_train == len(splits.train) == 300
 
@@ -79,12 +80,12 @@ def test_vocabulary_keeps_words_seen_min_count_times_most_frequent_first():
 @pytest.mark.parametrize(
     "content, message",
     [
-        (None, "corpus not found"),
+        (None, "--corpus not found"),
         (b"", "holds no sentence"),
         (b"\n  \n", "holds no sentence"),
         (b"PK\x03\x04\x00\x00binary", "is binary (a NUL byte at 4)"),
         ("déjà vu here\n".encode("latin-1"), "is not UTF-8 text (byte 1)"),
-        (b"one two three\nfour five six\n", "has 2 distinct sentences; a run needs more than 400"),
+        (b"one two three\nfour five six\n", "has 2 distinct sentences; a run needs more than 2"),
     ],
 )
 def test_a_bad_corpus_file_is_one_line_and_exit_2(cli, tmp_path, content, message):
@@ -126,7 +127,7 @@ CASED = {"epochs": 8, "n_val": 100, "n_test": 200, "min_count": 2}
 
 
 def cased_cfg(path: Path):
-    return corpus.configure(preset("tiny").replace(**CASED), path)
+    return corpus.configure(preset("tiny"), path, CASED)[0]
 
 
 @pytest.fixture(scope="module")
@@ -204,3 +205,51 @@ def test_a_new_run_refuses_a_corpus_changed_since_it_was_configured(tmp_path):
         fh.write("One more sentence here.\n")
     with pytest.raises(RevseqError, match="has changed"):
         run.train(cfg, "jax", tmp_path / "run", log=lambda line: None)
+
+
+@pytest.mark.parametrize(
+    "count, held_out", [(9, 1), (50, 5), (3000, 300), (10000, 1000), (30000, 1000)]
+)
+def test_the_split_sizes_follow_the_file_a_tenth_each_at_most_a_thousand(count, held_out):
+    sentences = [("w",) * (3 + i % 10) for i in range(count)]
+    got = corpus.suggested(corpus.Corpus(Path("c.txt"), "", sentences, count, 0, 0))
+    assert got["n_val"] == got["n_test"] == held_out
+    assert (got["min_len"], got["max_len"]) == (3, min(12, count + 2))
+    assert got["steps"] == corpus.STEP_BUDGET and got["length_buckets"] == 1
+
+
+def test_every_sentence_the_tools_take_is_trained_on_in_buckets_of_16_tokens(tmp_path):
+    lines = [f"w{i} " * (3 + i % 60) for i in range(400)] + ["x " * 101]
+    cfg, _ = corpus.configure(preset("default"), write(tmp_path / "c.txt", lines))
+    assert (cfg.data.min_len, cfg.data.max_len, cfg.train.length_buckets) == (3, 62, 4)
+    assert (cfg.data.n_val, cfg.data.n_test, cfg.data.n_train) == (40, 40, 320)
+
+
+def test_the_users_settings_win_over_what_the_corpus_suggests():
+    cfg = tiny_cfg()  # FLAGS set epochs, n_val, n_test: the step budget gives way to epochs
+    assert (cfg.data.n_val, cfg.data.n_test, cfg.train.epochs, cfg.train.steps) == (50, 50, 2, 0)
+    assert cfg.data.max_len == 12 and cfg.train.length_buckets == 1  # from the file
+    budget, _ = corpus.configure(preset("tiny"), CORPUS, {"steps": 123, "max_len": 6})
+    tenth = len(corpus.read(CORPUS).sentences) // 10
+    assert (budget.train.steps, budget.data.max_len, budget.data.n_val) == (123, 6, tenth)
+
+
+def test_a_step_budget_trains_that_many_updates_the_last_epoch_cut_short(tmp_path):
+    cfg = preset("tiny").replace(n_train=640, n_val=50, n_test=50, steps=30, length_buckets=1)
+    assert (cfg.train.total_steps(20), cfg.train.epoch_count(20)) == (30, 2)
+    assert [cfg.train.epoch_length(e, 20) for e in (1, 2)] == [20, 10]
+    lines = []
+    run.train(cfg, "jax", tmp_path / "run", log=lines.append)
+    last = json.loads((tmp_path / "run" / "last.json").read_text())
+    assert last["epoch"] == 3 and len(last["history"]) == 2
+    steps = load_file(tmp_path / "run" / "last.safetensors")["step"]
+    assert int(steps) == 30 and any(line.startswith("Epoch 02/02") for line in lines)
+
+
+def test_the_length_tool_draws_a_corpus_models_sentences_from_its_vocabulary(corpus_run):
+    from benchmarks.lengths import measure
+
+    got = measure(corpus_run, [3, 5], per_length=20, seed=7, backend="jax")
+    assert got["corpus"] and got["words"] == checkpoint.load(corpus_run).config.data.n_words
+    rates = [c / t for c, t, *_ in got["by_length"].values()]
+    assert min(rates) > 0.5, "sentences of its own words, at lengths it trained on"

@@ -230,7 +230,7 @@ BAD_INPUTS = [
     (["train.py", "--location-width", "4", "--out", "{run}/new"], None,
      "location_width must be odd", None),
     (["train.py", "--out", "{run}"], None, "already holds files", None),
-    (["train.py", "--out", "{run}/best.json"], None, "Not a directory", None),
+    (["train.py", "--out", "{run}/best.json"], None, "is not a directory", None),
     (["train.py", "--resume", "{run}", "--lr", "0.1"], None, "drop --lr", None),
     (["train.py", "--resume", "{copy}"], None, "run.json is missing", _no_record),
     (["train.py", "--resume", "{copy}"], None, "truncated or corrupt",

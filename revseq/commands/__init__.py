@@ -11,6 +11,8 @@ import importlib
 import sys
 
 from revseq import cli
+from revseq.errors import RevseqError
+from revseq.training.processes import first_line
 
 COMMANDS = {
     "train": "train a model on the reversal task, or on your own sentences (--corpus FILE)",
@@ -39,10 +41,33 @@ def parser() -> cli.ArgumentParser:
     return p
 
 
+# What to lower when a command runs out of memory (host or device), by command.
+LOWER = {
+    "train": "--batch-size, --hidden-dim, --embed-dim or --num-layers",
+    "reverse": "--beam, or the number of sentences",
+    "evaluate": "--beam",
+}
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run `revseq ARGV` -> its exit code (errors raise; cli.run turns them into one line)."""
+    """Run `revseq ARGV` -> its exit code (errors raise; cli.run turns them into one line, and
+    running out of memory into one that names the setting to lower)."""
     args = parser().parse_args(argv)
-    return args.main(args) or 0
+    try:
+        return args.main(args) or 0
+    except Exception as e:
+        if not out_of_memory(e):
+            raise
+        lower = LOWER.get(args.command, "the sizes asked for")
+        raise RevseqError(f"out of memory ({first_line(e)}): lower {lower}") from None
+
+
+def out_of_memory(e: BaseException) -> bool:
+    """Whether `e` is an allocation that failed: on the host (MemoryError, numpy's too) or on
+    a device (XLA's RESOURCE_EXHAUSTED), told apart without importing jax."""
+    return isinstance(e, MemoryError) or (
+        type(e).__name__ == "JaxRuntimeError" and "RESOURCE_EXHAUSTED" in str(e)
+    )
 
 
 def run() -> None:

@@ -64,6 +64,8 @@ def main(args) -> None:
     from revseq_torch.convert import read_state_dict, write_state_dict
 
     if args.command == "export":
+        if args.out.exists():
+            raise RevseqError(f"{args.out} exists; choose a new --out")
         write_state_dict(checkpoint.load(args.checkpoint).params, args.out)
         print(f"wrote {args.out}")
         return

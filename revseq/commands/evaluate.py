@@ -9,7 +9,7 @@ from revseq.errors import RevseqError
 from revseq.inference import Model
 from revseq.report import markdown, outputs, probes
 from revseq.task.data import split_words
-from revseq.training import run_folder
+from revseq.training import checkpoint, run_folder
 from revseq.training.backends import BACKENDS
 
 
@@ -50,10 +50,14 @@ def add_arguments(p: cli.ArgumentParser) -> None:
 
 
 def main(args) -> None:
+    if args.report and (args.report / checkpoint.BEST_FILE).exists():
+        raise RevseqError(f"{args.report} holds a run; --report writes into a folder of its own")
     cli.compilation_cache(args)
     model = Model.load(args.checkpoint, args.backend)
     options = cli.decoding_options(args)
-    items = model.decode(read_sentences(args.sentences or args.checkpoint / "test.txt"), **options)
+    sentences = read_sentences(args.sentences or args.checkpoint / "test.txt")
+    items = model.decode(sentences, **options)
+    model.warn(sentences)
     print(markdown.examples(items, args.examples))
     print(markdown.accuracy_line(items))
     if args.report:

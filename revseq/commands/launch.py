@@ -1,10 +1,10 @@
 """Start N training processes on this host, as torchrun does:
 revseq launch --processes 2 -- --preset tiny --out runs/two
 
-Each runs `python -m revseq train` with the given flags and --coordinator localhost:PORT
-(a free port) --num-processes N --process-id I. Process 0's output is shown (the others
-write nothing but errors); when one fails, the rest are ended and the launcher exits with
-its code.
+Each runs `python -m revseq train` with the given flags and --coordinator 127.0.0.1:PORT
+(a free port on the loopback, where process 0 alone listens) --num-processes N
+--process-id I. Process 0's output is shown (the others write nothing but errors); when one
+fails, the rest are ended and the launcher exits with its code.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ TRAIN = ["-m", "revseq", "train"]  # the installed package's command, not a scri
 
 def start(n: int, flags: list[str]) -> list[subprocess.Popen]:
     """The n processes of one run, process 0 first."""
-    where = ["--coordinator", f"localhost:{cli.free_port()}", "--num-processes", str(n)]
+    where = ["--coordinator", f"{cli.LOOPBACK}:{cli.free_port()}", "--num-processes", str(n)]
     return [
         subprocess.Popen(
             [sys.executable, *TRAIN, *flags, *where, "--process-id", str(i)],

@@ -14,6 +14,7 @@ from revseq.task.config import (
     COMPUTE_DTYPES,
     DECODER_INITS,
     PRESETS,
+    Config,
     preset,
 )
 from revseq.training import record, run, run_folder
@@ -130,29 +131,29 @@ def main(args) -> None:
             return
         if "n_words" in overrides:
             overrides["vocab_size"] = overrides["n_words"] + 4  # the specials, then the words
-        cfg = with_corpus(args, preset(args.preset or "default"), overrides)
+        cfg, text = with_corpus(args, preset(args.preset or "default"), overrides)
         out = Path(processes.from_writer(str(args.out or run_folder.new_run_dir())))
         backend = args.backend or "jax"
         cli.compilation_cache(args, backend)
-        run.train(cfg, backend, out, preset=args.preset or "default", stop=stop,
+        run.train(cfg, backend, out, preset=args.preset or "default", text=text, stop=stop,
                   devices=devices, processes=processes)  # fmt: skip
 
 
-def with_corpus(args, cfg, overrides: dict):
-    """The preset with the flags' overrides; with --corpus, configured for that file
-    (revseq.task.corpus: split sizes and vocabulary from it; --n-train caps the training split)."""
+def with_corpus(args, cfg, overrides: dict) -> tuple[Config, corpus.Corpus | None]:
+    """(The preset with the flags' overrides, None); with --corpus, (configured for that file,
+    the corpus as read: revseq.task.corpus: split sizes and vocabulary from it; --n-train caps
+    the training split)."""
     if not args.corpus:
         given = [k for k in ("min_count", "max_vocab") if k in overrides]
         if given:
             raise RevseqError(f"--{given[0].replace('_', '-')} is for a --corpus run")
-        return cfg.replace(**overrides)
+        return cfg.replace(**overrides), None
     if "n_words" in overrides:
         raise RevseqError(
             "--n-words is for the generated task; a corpus's vocabulary comes from "
             "--min-count and --max-vocab"
         )
-    n_train = overrides.pop("n_train", None)
-    return corpus.configure(cfg.replace(**overrides), args.corpus, n_train)
+    return corpus.configure(cfg, args.corpus, overrides)
 
 
 def devices_for(flag: int | str | None, processes: Processes) -> int | None:

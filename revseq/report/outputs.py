@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from revseq.report import markdown
+from revseq.files import atomic_write
+from revseq.report import markdown, trained_range
 from revseq.report.metrics import Decoded
 from revseq.report.probes import Evidence
-from revseq.training import checkpoint
 
 
 def heatmap_example(items: Sequence[Decoded]) -> Decoded:
@@ -61,10 +61,11 @@ def write(
     for name, (d, what) in gallery(ev).items():
         _heatmap(d, out / name, f"{what}: {_verdict(d)}")
         captions.append((name, f"**{what}**: `{' '.join(d.source)}` → `{' '.join(d.prediction)}`"))
+    trained_range.write(out, ev)
     text = markdown.markdown(
         ev, title, history, gallery=captions, about=about, analysis_text=analysis
     )
-    checkpoint.atomic_write(out / "report.md", text.encode())
+    atomic_write(out / "report.md", text.encode())
 
 
 def _heatmap(d: Decoded, path: Path, title: str) -> None:

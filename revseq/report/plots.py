@@ -14,7 +14,7 @@ import numpy as np
 import seaborn as sns
 from matplotlib.figure import Figure
 
-from revseq.training.checkpoint import atomic_write
+from revseq.files import atomic_write
 
 
 def _save(fig: Figure, path: Path) -> None:

@@ -1,102 +1,142 @@
-"""Frozen settings of a run: the model, the generated task, the training, and named presets."""
+"""Frozen settings of a run: the model, the generated task, the training, and named presets.
+
+Every field is declared with `setting`: its default (the default preset's), one line of help,
+and what values it takes. Config.validate checks those for every field, the command line makes
+a flag of every field not marked derived (revseq.commands.train), and a config file sets any
+of them by name (revseq.task.settings).
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 
 from revseq.errors import RevseqError
+from revseq.task.conventions import MAX_WORDS
+
+BIG = 10**9  # a bound for counts that only a typo or a tampered file reaches
+
+
+def setting(
+    default,
+    help: str,
+    *,
+    choices: tuple[str, ...] = (),
+    at_least: float | None = None,
+    above: float | None = None,
+    at_most: float | None = None,
+    below: float | None = None,
+    derived: bool = False,
+):
+    """A config field: its default, its help line, and the values it takes (choices, or
+    bounds). `derived`: filled in by revseq (the vocabulary's size, a corpus's digest), not a
+    setting of its own."""
+    rules = {"choices": choices, "at_least": at_least, "above": above, "at_most": at_most,
+             "below": below}  # fmt: skip
+    return field(default=default, metadata={"help": help, "derived": derived, **rules})
 
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Shapes of the encoder-decoder; vocab_size comes from the vocabulary. The defaults are
-    the default preset's (the notebook's model: NOTEBOOK)."""
+    """Shapes of the encoder-decoder; vocab_size comes from the vocabulary."""
 
-    vocab_size: int = 38
-    embed_dim: int = 32
-    hidden_dim: int = 64
-    num_layers: int = 1
-    dropout: float = 0.0
-    # Time steps per lax.scan body in the JAX backend (lax.scan's `unroll`): how the loops are
-    # compiled, never what they compute. 1 is fastest on the 2-core CPU this was measured on;
-    # `python -m benchmarks` prints the step time at 1, 2 and 4 on any device.
-    scan_unroll: int = 1
-    # Attention (docs/length-generalisation.md): "bahdanau", the notebook's content-only
-    # additive attention, or "location", the hybrid of Chorowski et al. (2015) whose energy
-    # adds U (F * a_prev), a 1-D convolution F over the previous step's weights.
-    attention: str = "bahdanau"
-    location_filters: int = 8  # F's output channels (location attention)
-    location_width: int = 5  # F's width in source positions, odd: centred on each one
-    # The previous weights the first decoder step's location term reads: "zeros" (no
-    # location term at that step), "uniform" over the source, or "eos" (a one-hot on the
-    # source <EOS>, so that a shift one position left lands on the last word).
-    attention_prior: str = "zeros"
-    # The decoder's first state: "encoder" (the encoder's final states, the notebook's),
-    # "zeros", or "learned" (a parameter decoder.h0 [L, H], the same for every sentence).
-    decoder_init: str = "encoder"
-
-
-ATTENTIONS = ("bahdanau", "location")
-ATTENTION_PRIORS = ("zeros", "uniform", "eos")
-DECODER_INITS = ("encoder", "zeros", "learned")
+    vocab_size: int = setting(38, "vocabulary entries, the 4 specials included", at_least=5,
+                              at_most=BIG, derived=True)  # fmt: skip
+    embed_dim: int = setting(32, "embedding size E", at_least=1, at_most=2**20)
+    hidden_dim: int = setting(64, "GRU hidden size H", at_least=1, at_most=2**20)
+    num_layers: int = setting(1, "GRU layers in encoder and decoder", at_least=1, at_most=64)
+    dropout: float = setting(0.0, "dropout rate", at_least=0.0, below=1.0)
+    # How the JAX loops are compiled, never what they compute: 1 is fastest on the 2-core CPU
+    # it was measured on; `python -m benchmarks` prints the step time at 1, 2 and 4 anywhere.
+    scan_unroll: int = setting(1, "JAX: time steps per lax.scan body (speed only)",
+                               at_least=1, at_most=MAX_WORDS + 1)  # fmt: skip
+    # docs/length-generalisation.md: location adds U (F * a_prev), a 1-D convolution F over
+    # the previous step's weights (Chorowski et al., 2015).
+    attention: str = setting(
+        "bahdanau",
+        "bahdanau (content only, the notebook's) or location (adds a convolution over the "
+        "previous step's weights)",
+        choices=("bahdanau", "location"),
+    )
+    location_filters: int = setting(8, "location attention: convolution filters",
+                                    at_least=1, at_most=4096)  # fmt: skip
+    location_width: int = setting(5, "location attention: convolution width, odd",
+                                  at_least=1, at_most=2 * MAX_WORDS + 1)  # fmt: skip
+    # eos: a one-hot on the source <EOS>, so that a shift one position left lands on the last
+    # word, the first one the reversal emits.
+    attention_prior: str = setting(
+        "zeros",
+        "location attention: the weights its first step reads as the previous step's "
+        "(zeros: none; uniform over the source; eos: a one-hot on the source <EOS>)",
+        choices=("zeros", "uniform", "eos"),
+    )
+    decoder_init: str = setting(
+        "encoder",
+        "the decoder's first state: the encoder's final state (the notebook's), zeros, or "
+        "learned (a parameter decoder.h0)",
+        choices=("encoder", "zeros", "learned"),
+    )
 
 
 @dataclass(frozen=True)
 class DataConfig:
-    """The generated reversal task: split sizes, sentence lengths in words, and how many
-    distinct words (the notebook's 34, or fewer, or more with made-up ones: revseq.task.data).
-    The defaults are the default preset's."""
+    """The generated reversal task (the notebook's 34 words, or fewer, or more with made-up
+    ones: revseq.task.data), or a corpus of the user's sentences (revseq.task.corpus)."""
 
-    n_train: int = 16000
-    n_val: int = 1000
-    n_test: int = 1000
-    min_len: int = 3
-    max_len: int = 10
-    n_words: int = 34
-    # A run on the user's own sentences (revseq.task.corpus) names its file here, with the SHA-256
-    # of its bytes; its split sizes and n_words are then those the corpus gave. Its vocabulary
-    # is the training split's words seen min_count times or more, the max_vocab most frequent
-    # of them (0: no cap).
-    corpus: str = ""
-    corpus_sha256: str = ""
-    min_count: int = 20
-    max_vocab: int = 0
+    n_train: int = setting(16000, "training sentences (a corpus: a cap on them)",
+                           at_least=1, at_most=10**8)  # fmt: skip
+    n_val: int = setting(1000, "validation sentences", at_least=1, at_most=10**7)
+    n_test: int = setting(1000, "test sentences", at_least=1, at_most=10**7)
+    min_len: int = setting(3, "shortest sentence, in words", at_least=1, at_most=MAX_WORDS)
+    max_len: int = setting(10, "longest sentence trained on, in words", at_least=1,
+                           at_most=MAX_WORDS)  # fmt: skip
+    n_words: int = setting(34, "distinct words of the generated task (over 34: made-up ones)",
+                           at_least=1, at_most=BIG)  # fmt: skip
+    corpus: str = setting("", "the corpus file a run trained on", derived=True)
+    corpus_sha256: str = setting("", "the SHA-256 of the corpus file's bytes", derived=True)
+    min_count: int = setting(20, "corpus: the vocabulary's words are those seen this often in "
+                             "training", at_least=1, at_most=BIG)  # fmt: skip
+    max_vocab: int = setting(0, "corpus: at most this many words, the most frequent (0: no cap)",
+                             at_least=0, at_most=BIG)  # fmt: skip
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Optimisation settings (Adam with bias correction, global-norm clipping). The defaults
-    are the default preset's."""
+    """Optimisation settings: Adam with bias correction and global-norm clipping."""
 
-    epochs: int = 4
-    # The run's length in optimizer steps; 0: `epochs` whole passes over the training split.
-    # With a budget the run takes the epochs it needs, the last one cut short where it ends.
-    steps: int = 0
-    batch_size: int = 16
-    lr: float = 3e-3
-    lr_schedule: str = "cosine"  # or "constant"; cosine decays to 0 over the run
-    b1: float = 0.9
-    b2: float = 0.999
-    eps: float = 1e-8
-    max_norm: float = 1.0
-    teacher_forcing: float = 0.75
-    seed: int = 42
-    # Padded lengths a run uses (each one compiled shape of the JAX step): more buckets waste
-    # less compute on padding, fewer compile less.
-    length_buckets: int = 1
-    # Batches of one length come in runs of this many (the order of runs is shuffled); the JAX
-    # backend trains a run in one compiled call, so a small model pays no dispatch per step.
-    chunk: int = 25
-    # A step with a NaN or Inf loss or gradient stops the run (False) or is skipped and counted.
-    skip_nonfinite: bool = False
-    # Share of training source words replaced by <UNK> each epoch (their mirrored target too),
-    # so the model learns to emit <UNK> where it reads one: unknown words in use then come out
+    epochs: int = setting(4, "passes over the training split", at_least=1, at_most=10**6)
+    steps: int = setting(0, "optimizer steps of the run, the last epoch cut short "
+                         "(0: epochs decide)", at_least=0, at_most=BIG)  # fmt: skip
+    batch_size: int = setting(16, "sentences per step", at_least=1, at_most=2**20)
+    lr: float = setting(3e-3, "Adam's learning rate", above=0.0, at_most=1e3)
+    lr_schedule: str = setting("cosine", "constant, or cosine: decayed to 0 over the run",
+                               choices=("constant", "cosine"))  # fmt: skip
+    b1: float = setting(0.9, "Adam's first-moment decay", at_least=0.0, below=1.0)
+    b2: float = setting(0.999, "Adam's second-moment decay", at_least=0.0, below=1.0)
+    eps: float = setting(1e-8, "Adam's epsilon", above=0.0, at_most=1.0)
+    max_norm: float = setting(1.0, "global gradient-norm clip", above=0.0, at_most=1e9)
+    teacher_forcing: float = setting(0.75, "probability that a decoder step reads the "
+                                     "reference token", at_least=0.0, at_most=1.0)  # fmt: skip
+    seed: int = setting(42, "seed of data, init, dropout and forcing draws", at_least=0,
+                        at_most=2**63 - 1)  # fmt: skip
+    # More buckets waste less compute on padding, fewer compile less (each one compiled shape
+    # of the JAX step).
+    length_buckets: int = setting(1, "padded lengths (compiled step shapes)", at_least=1,
+                                  at_most=MAX_WORDS + 1)  # fmt: skip
+    # The JAX backend trains a run of batches of one length in one compiled call, so a small
+    # model pays no dispatch per step.
+    chunk: int = setting(25, "batches of one length back to back (JAX: one compiled call)",
+                         at_least=1, at_most=10**4)  # fmt: skip
+    skip_nonfinite: bool = setting(False, "skip (and count) a step with a NaN or Inf loss or "
+                                   "gradient instead of stopping")  # fmt: skip
+    # So the model learns to emit <UNK> where it reads one: unknown words in use then come out
     # as <UNK> in the right place, which inference replaces by the attended source word.
-    unk_rate: float = 0.01
-    # Mixed precision (JAX backend): "bfloat16" runs the training forward and backward passes
-    # in bfloat16, params, gradients and optimizer state staying float32.
-    compute_dtype: str = "float32"
+    unk_rate: float = setting(0.01, "share of training words made <UNK> each epoch (their "
+                              "mirrored target too)", at_least=0.0, below=1.0)  # fmt: skip
+    # Params, gradients and optimizer state stay float32.
+    compute_dtype: str = setting("float32", "JAX: bfloat16 trains in mixed precision",
+                                 choices=("float32", "bfloat16"))  # fmt: skip
 
     def total_steps(self, steps_per_epoch: int) -> int:
         """Optimizer steps of the whole run: the budget, else `epochs` passes."""
@@ -112,7 +152,12 @@ class TrainConfig:
         return min(steps_per_epoch, self.total_steps(steps_per_epoch) - done)
 
 
-COMPUTE_DTYPES = ("float32", "bfloat16")
+ATTENTIONS = ModelConfig.__dataclass_fields__["attention"].metadata["choices"]
+ATTENTION_PRIORS = ModelConfig.__dataclass_fields__["attention_prior"].metadata["choices"]
+DECODER_INITS = ModelConfig.__dataclass_fields__["decoder_init"].metadata["choices"]
+COMPUTE_DTYPES = TrainConfig.__dataclass_fields__["compute_dtype"].metadata["choices"]
+SECTIONS = ("model", "data", "train")
+TYPES = {"int": int, "float": float, "str": str, "bool": bool}
 
 
 @dataclass(frozen=True)
@@ -158,41 +203,43 @@ class Config:
         return new
 
     def validate(self) -> None:
-        """Raise RevseqError naming the first setting out of range."""
-        m, d, t = self.model, self.data, self.train
+        """Raise RevseqError naming the first setting of the wrong type or out of range."""
+        for name in SECTIONS:
+            section = getattr(self, name)
+            for f in dataclasses.fields(section):
+                check(f, getattr(section, f.name), f"{name}.{f.name}")
+        m, d = self.model, self.data
         checks = [
-            (m.embed_dim >= 1, "embed_dim must be at least 1"),
-            (m.hidden_dim >= 1, "hidden_dim must be at least 1"),
-            (m.num_layers >= 1, "num_layers must be at least 1"),
-            (m.scan_unroll >= 1, "scan_unroll must be at least 1"),
-            (0.0 <= m.dropout < 1.0, "dropout must be in [0, 1)"),
-            (m.attention in ATTENTIONS, "attention must be bahdanau or location"),
-            (m.location_filters >= 1, "location_filters must be at least 1"),
-            (m.location_width % 2 == 1 and m.location_width >= 1, "location_width must be odd"),
-            (m.attention_prior in ATTENTION_PRIORS, "attention_prior must be zeros/uniform/eos"),
-            (m.decoder_init in DECODER_INITS, "decoder_init must be encoder, zeros or learned"),
-            (d.n_train >= 1 and d.n_val >= 1 and d.n_test >= 1, "split sizes must be at least 1"),
-            (1 <= d.min_len <= d.max_len, "need 1 <= min_len <= max_len"),
-            (d.n_words >= 1, "n_words must be at least 1"),
-            (d.min_count >= 1, "min_count must be at least 1"),
-            (d.max_vocab >= 0, "max_vocab must be at least 0 (0: no cap)"),
-            (m.vocab_size == d.n_words + 4, "vocab_size must be n_words + 4 (the specials)"),
-            (t.epochs >= 1, "epochs must be at least 1"),
-            (t.steps >= 0, "steps must be at least 0 (0: epochs decide)"),
-            (t.batch_size >= 1, "batch_size must be at least 1"),
-            (t.lr > 0, "lr must be positive"),
-            (t.lr_schedule in ("constant", "cosine"), "lr_schedule must be constant or cosine"),
-            (t.max_norm > 0, "max_norm must be positive"),
-            (0.0 <= t.teacher_forcing <= 1.0, "teacher_forcing must be in [0, 1]"),
-            (t.seed >= 0, "seed must be non-negative"),
-            (t.length_buckets >= 1, "length_buckets must be at least 1"),
-            (t.chunk >= 1, "chunk must be at least 1"),
-            (0.0 <= t.unk_rate < 1.0, "unk_rate must be in [0, 1)"),
-            (t.compute_dtype in COMPUTE_DTYPES, "compute_dtype must be float32 or bfloat16"),
+            (m.location_width % 2 == 1, "model.location_width must be odd"),
+            (d.min_len <= d.max_len, "need data.min_len <= data.max_len"),
+            (m.vocab_size == d.n_words + 4, "model.vocab_size must be n_words + 4 (the specials)"),
         ]
         for ok, message in checks:
             if not ok:
                 raise RevseqError(message)
+
+
+def check(f: dataclasses.Field, value, where: str) -> None:
+    """RevseqError unless `value` is of field f's type and within its rules (`setting`)."""
+    kind, rule = TYPES[str(f.type)], f.metadata
+    ok_type = isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
+    if kind is float:
+        ok_type = isinstance(value, int | float) and not isinstance(value, bool)
+    if not ok_type:
+        raise RevseqError(f"{where} must be of type {kind.__name__}, not {value!r}")
+    if rule.get("choices") and value not in rule["choices"]:
+        raise RevseqError(f"{where} must be one of {', '.join(rule['choices'])}, not {value!r}")
+    if kind is float and not math.isfinite(value):
+        raise RevseqError(f"{where} must be a finite number, not {value!r}")
+    if rule.get("at_least") is not None and not value >= rule["at_least"]:
+        raise RevseqError(f"{where} must be at least {rule['at_least']}")
+    if rule.get("above") is not None and not value > rule["above"]:
+        raise RevseqError(f"{where} must be above {rule['above']}" if rule["above"] else
+                          f"{where} must be positive")  # fmt: skip
+    if rule.get("at_most") is not None and not value <= rule["at_most"]:
+        raise RevseqError(f"{where} must be at most {rule['at_most']:,}")
+    if rule.get("below") is not None and not value < rule["below"]:
+        raise RevseqError(f"{where} must be below {rule['below']}")
 
 
 def _fields(section) -> set[str]:

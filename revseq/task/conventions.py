@@ -20,6 +20,10 @@ EXTRA_STEPS = 4
 # padded length compiles anew (JAX), and a model trained on 3-10 words is lost long before this.
 MAX_WORDS = 100
 
+# The widest beam the tools search: wider ones find nothing the test split needs (docs/runs.md)
+# and grow memory with the beam times the batch.
+MAX_BEAM = 64
+
 # Sentences per validation and decoding batch: a static shape, the last batch padded with empty
 # rows; large enough that a test split of 1,000 takes four calls.
 EVAL_BATCH = 256

@@ -28,12 +28,13 @@ from pathlib import Path
 import numpy as np
 
 from revseq.errors import RevseqError
+from revseq.files import atomic_write, read_bytes_once
 from revseq.task.config import Config
 from revseq.task.conventions import MAX_WORDS
 from revseq.task.data import Sentence, Splits, split_words
 from revseq.task.vocab import SPECIALS, Vocabulary, normal
-from revseq.training.checkpoint import atomic_write
 
+MAX_BYTES = 256 << 20  # the largest corpus file read
 FOLDER = "corpus"  # in the run folder
 ABOUT = "about.json"
 SPLIT_NAMES = ("train", "val", "test")
@@ -50,17 +51,17 @@ class Corpus:
     lines: int  # non-blank lines
     duplicates: int
     too_long: int  # over MAX_WORDS words
+    blank: int = 0  # blank lines
 
 
 def _text(path: Path) -> tuple[str, str]:
-    """The file's text and the SHA-256 of its bytes; RevseqError for a missing, unreadable,
-    binary or non-UTF-8 file."""
+    """The file's text and the SHA-256 of its bytes, read once (a pipe or `<(...)` too, up to
+    MAX_BYTES); RevseqError for a missing, unreadable, binary or non-UTF-8 file, a folder, a
+    device or a file over the limit."""
     try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise RevseqError(f"corpus not found: {path}") from None
-    except IsADirectoryError:
-        raise RevseqError(f"{path} is a folder; --corpus takes a text file") from None
+        data = read_bytes_once(path, MAX_BYTES)
+    except RevseqError as e:
+        raise RevseqError(f"--corpus {e}") from None
     except OSError as e:
         raise RevseqError(f"cannot read {path}: {e.strerror}") from None
     if (nul := data.find(b"\0")) >= 0:
@@ -75,9 +76,8 @@ def read(path: Path) -> Corpus:
     """The corpus at `path`: its distinct sentences (module docstring), in file order."""
     path = Path(path)
     text, digest = _text(path)
-    sentences = [s for s in map(split_words, text.splitlines()) if s]
-    if not sentences:
-        raise RevseqError(f"{path} holds no sentence (one sentence a line)")
+    lines = text.splitlines()
+    sentences = [s for s in map(split_words, lines) if s]
     seen: set[Sentence] = set()
     kept: list[Sentence] = []
     too_long = 0
@@ -88,8 +88,12 @@ def read(path: Path) -> Corpus:
         elif key not in seen:
             seen.add(key)
             kept.append(s)
+    if not kept:
+        over = f" ({too_long} line(s) over the tools' limit)" if too_long else ""
+        raise RevseqError(f"{path} holds no sentence of at most {MAX_WORDS} words{over}")
     duplicates = len(sentences) - too_long - len(kept)
-    return Corpus(path, digest, kept, len(sentences), duplicates, too_long)
+    blank = len(lines) - len(sentences)
+    return Corpus(path, digest, kept, len(sentences), duplicates, too_long, blank)
 
 
 def split(corpus: Corpus, cfg: Config, n_train: int | None = None) -> tuple[Splits, int]:
@@ -135,6 +139,7 @@ def describe(corpus: Corpus, splits: Splits, kept_out: int, vocab: Vocabulary, c
         f"Corpus {corpus.path}: {len(corpus.sentences)} distinct sentences of "
         f"{corpus.lines} lines ({corpus.duplicates} duplicates removed"
         + (f", {corpus.too_long} over {MAX_WORDS} words left out" if corpus.too_long else "")
+        + (f", {corpus.blank} blank skipped" if corpus.blank else "")
         + f"); split {len(splits.train)}/{len(splits.val)}/{len(splits.test)} by seed "
         f"{cfg.train.seed}",
         f"  {kept_out} training sentences longer than {d.max_len} words (--max-len) kept out "
@@ -147,10 +152,41 @@ def describe(corpus: Corpus, splits: Splits, kept_out: int, vocab: Vocabulary, c
     ]
 
 
-def configure(cfg: Config, path: Path, n_train: int | None = None) -> Config:
-    """`cfg` for a run on the corpus at `path`: its file, digest, split sizes and vocabulary
-    size filled in (n_train: a cap on the training split, else all the rest)."""
+# What a corpus run takes by default, whatever the file's size (docs/real-text.md): a tenth of
+# the sentences each for validation and test, at most HELD_OUT; every sentence the tools take
+# trained on (up to MAX_WORDS words), in padded lengths BUCKET_WIDTH tokens apart; and
+# STEP_BUDGET optimizer steps, however many epochs of the file that makes.
+HELD_OUT = 1000
+BUCKET_WIDTH = 16
+STEP_BUDGET = 4000
+
+
+def suggested(corpus: Corpus) -> dict:
+    """The settings a run on `corpus` takes unless the user sets them (module constants)."""
+    held_out = min(HELD_OUT, max(1, len(corpus.sentences) // 10))
+    lengths = [len(s) for s in corpus.sentences]
+    return {
+        "n_val": held_out,
+        "n_test": held_out,
+        "min_len": min(lengths),
+        "max_len": max(lengths),
+        "length_buckets": -(-(max(lengths) + 1) // BUCKET_WIDTH),
+        "steps": STEP_BUDGET,
+    }
+
+
+def configure(cfg: Config, path: Path, settings: dict | None = None) -> tuple[Config, Corpus]:
+    """(`cfg` (a preset's) for a run on the corpus at `path`, the corpus read once): the settings
+    the corpus suggests, then the user's `settings` over them (with `epochs` and no `steps`,
+    epochs decide; `n_train` caps the training split), then its file, digest, split sizes and
+    vocabulary size."""
+    settings = dict(settings or {})
+    n_train = settings.pop("n_train", None)
     corpus = read(path)
+    derived = suggested(corpus)
+    if "epochs" in settings:
+        derived["steps"] = 0
+    cfg = cfg.replace(**{**derived, **settings})
     splits, _ = split(corpus, cfg, n_train)
     vocab = vocabulary(splits.train, cfg.data.min_count, cfg.data.max_vocab)
     if len(vocab) == len(SPECIALS):
@@ -158,23 +194,26 @@ def configure(cfg: Config, path: Path, n_train: int | None = None) -> Config:
             f"no word of {path}'s training split occurs {cfg.data.min_count} times; "
             "lower --min-count"
         )
-    return cfg.replace(
-        corpus=str(Path(path).resolve()),
+    cfg = cfg.replace(
+        corpus=str(Path(path).absolute()),
         corpus_sha256=corpus.sha256,
         n_train=len(splits.train),
         n_words=len(vocab) - len(SPECIALS),
         vocab_size=len(vocab),
     )
+    return cfg, corpus
 
 
-def prepare(cfg: Config, folder: Path | None = None) -> tuple[Splits, Vocabulary]:
+def prepare(
+    cfg: Config, folder: Path | None = None, corpus: Corpus | None = None
+) -> tuple[Splits, Vocabulary]:
     """(splits, vocabulary) of a corpus run, the splits' `about` the lines it prints: from the
-    run folder's copy when `folder` has one (a resume), else from the file, which must still
-    have the digest the run was configured with."""
+    run folder's copy when `folder` has one (a resume), else from `corpus` (as configure read
+    it) or the file, which must still have the digest the run was configured with."""
     if folder is not None and (Path(folder) / FOLDER / ABOUT).is_file():
         splits = load(folder)
     else:
-        corpus = read(Path(cfg.data.corpus))
+        corpus = corpus or read(Path(cfg.data.corpus))
         if corpus.sha256 != cfg.data.corpus_sha256:
             raise RevseqError(f"{corpus.path} has changed since this run was configured")
         splits, kept_out = split(corpus, cfg, cfg.data.n_train)

@@ -8,6 +8,7 @@ import numpy as np
 
 from revseq.errors import RevseqError
 from revseq.task.config import DataConfig
+from revseq.task.conventions import MAX_WORDS
 
 # The notebook's word list, in its order.
 WORDS: tuple[str, ...] = (
@@ -75,8 +76,9 @@ UNSEEN_FACTOR = 3
 
 def unseen_lengths(cfg: DataConfig) -> list[int]:
     """Sentence lengths a model of this task never trained on, for the report: 1 to min_len - 1
-    words and max_len + 1 to UNSEEN_FACTOR * max_len."""
-    return [*range(1, cfg.min_len), *range(cfg.max_len + 1, UNSEEN_FACTOR * cfg.max_len + 1)]
+    words and max_len + 1 to UNSEEN_FACTOR * max_len, within the tools' MAX_WORDS."""
+    longest = min(UNSEEN_FACTOR * cfg.max_len, MAX_WORDS)
+    return [*range(1, cfg.min_len), *range(cfg.max_len + 1, longest + 1)]
 
 
 def random_sentences(

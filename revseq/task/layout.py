@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from revseq.errors import RevseqError
 from revseq.task.config import ModelConfig
 
@@ -72,3 +74,8 @@ def check_shapes(arrays: dict, cfg: ModelConfig) -> None:
     for name, shape in expected.items():
         if tuple(arrays[name].shape) != shape:
             raise RevseqError(f"{name} has shape {tuple(arrays[name].shape)}, config needs {shape}")
+
+
+def param_count(cfg: ModelConfig) -> int:
+    """How many numbers the model's parameters hold."""
+    return sum(math.prod(shape) for shape in param_shapes(cfg).values())

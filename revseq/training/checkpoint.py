@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,12 +19,14 @@ from safetensors.numpy import load as st_load
 from safetensors.numpy import save as st_save
 
 from revseq.errors import RevseqError
+from revseq.files import atomic_write
 from revseq.task.config import Config
 from revseq.task.layout import check_shapes, param_shapes
 from revseq.task.vocab import Vocabulary
 
 FORMAT_VERSION = 1
 BEST = "best"
+BEST_FILE = f"{BEST}.safetensors"
 
 
 @dataclass(frozen=True)
@@ -37,27 +37,6 @@ class Checkpoint:
     config: Config
     vocab: Vocabulary
     extra: dict
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write to a temporary file beside `path`, fsync it, then rename over `path`."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            os.fchmod(f.fileno(), 0o644)  # mkstemp's 0600 would hide results from other users
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 def write(folder: Path, name: str, tensors: dict[str, np.ndarray], meta: dict) -> None:

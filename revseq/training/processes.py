@@ -112,7 +112,8 @@ def initialize(
 ) -> Processes:
     """This process's place in its run, JAX's distributed runtime started first (before any
     device is touched) when there are several. With the three arguments (`--coordinator
-    HOST:PORT --num-processes N --process-id I`), those; with coordinator "auto", or none
+    HOST:PORT --num-processes N --process-id I`), those, process 0 listening on HOST:PORT
+    alone; with coordinator "auto", or none
     under SLURM or Open MPI with several tasks, JAX's own cluster detection (SLURM, Open MPI,
     Cloud TPU); else one process, and nothing is started or imported."""
     given = (num_processes, process_id)
@@ -127,9 +128,12 @@ def initialize(
 
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
     try:
+        # Process 0's coordination service listens on the address named, not JAX's default
+        # of every interface ([::]:PORT): docs/devices.md, "Open ports".
         jax.distributed.initialize(
             address, num_processes, process_id,
             heartbeat_timeout_seconds=HEARTBEAT_S, shutdown_timeout_seconds=SHUTDOWN_S,
+            coordinator_bind_address=address,
         )  # fmt: skip
     except (RuntimeError, ValueError) as e:
         raise RevseqError(f"could not start JAX's distributed runtime: {first_line(e)}") from None

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import NamedTuple
 
 from revseq.errors import RevseqError
+from revseq.files import atomic_write
 from revseq.task.config import Config
-from revseq.training.checkpoint import atomic_write
 
 RECORD = "run.json"
 LIBRARIES = ("numpy", "jax", "jaxlib", "torch", "safetensors")

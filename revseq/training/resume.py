@@ -46,20 +46,31 @@ def save(
     folder: Path,
     state: dict[str, np.ndarray],
     progress: Progress,
+    *,
     config: Config,
     vocab: Vocabulary,
+    backend: str,
 ) -> None:
     """Write last.safetensors (+ last.json) atomically: the state's arrays, the progress and
-    the run's config and vocabulary in its header."""
+    the run's config, vocabulary and backend (whose state the arrays are) in its header."""
     meta = {**asdict(progress), "config": config.to_dict(), "vocab": vocab.to_json()}
+    meta["backend"] = backend
     checkpoint.write(folder, LAST, state, meta)
 
 
-def load(folder: Path, config: Config, vocab: Vocabulary) -> tuple[dict[str, np.ndarray], Progress]:
-    """Read last.safetensors and check it belongs to this run: the config and vocabulary
-    equal the run's, every parameter and optimizer array has its shape. Else RevseqError."""
+def load(
+    folder: Path, *, config: Config, vocab: Vocabulary, backend: str
+) -> tuple[dict[str, np.ndarray], Progress]:
+    """Read last.safetensors and check it belongs to this run: the backend that wrote it (a
+    `last` older than that record: run.json's), config and vocabulary equal the run's, every
+    parameter and optimizer array has its shape. Else RevseqError."""
     where = str(Path(folder) / f"{LAST}.safetensors")
     tensors, meta = checkpoint.read(folder, LAST)
+    if meta.get("backend", backend) != backend:
+        raise RevseqError(
+            f"{where} holds the {meta['backend']} backend's training state; run.json says "
+            f"{backend}: a run goes on in the backend that wrote it"
+        )
     saved, saved_vocab = checkpoint.read_config(meta, where)
     if saved != config:
         diff = differences(saved.to_dict(), config.to_dict())

@@ -26,6 +26,7 @@ from revseq.task.config import Config
 from revseq.task.conventions import EVAL_BATCH
 from revseq.task.data import Splits, make_splits, task_words
 from revseq.task.init import init_params
+from revseq.task.layout import param_count
 from revseq.task.vocab import Vocabulary
 from revseq.training import backends, finish, record, run_folder
 from revseq.training.processes import Processes
@@ -45,12 +46,18 @@ class Task(NamedTuple):
     steps_per_epoch: int
 
 
-def prepare(cfg: Config, rng: np.random.Generator, folder: Path | None = None) -> Task:
+def prepare(
+    cfg: Config,
+    rng: np.random.Generator,
+    folder: Path | None = None,
+    text: corpus.Corpus | None = None,
+) -> Task:
     """Draw the splits from rng and encode them; rng goes on to drive the epochs' shuffles.
-    A corpus run (revseq.task.corpus) reads its splits from the file, or from the run folder
-    `folder` a resumed run gives, and draws nothing from rng."""
+    A corpus run (revseq.task.corpus) takes its splits from `text` (the corpus as read) or
+    its file, or from the run folder `folder` a resumed run gives, and draws nothing from
+    rng."""
     if cfg.data.corpus:
-        splits, vocab = corpus.prepare(cfg, folder)
+        splits, vocab = corpus.prepare(cfg, folder, text)
     else:
         splits, vocab = make_splits(cfg.data, rng), Vocabulary(task_words(cfg.data.n_words))
     edges = edges_for(cfg.data.max_len, cfg.data.min_len, cfg.train.length_buckets)
@@ -74,6 +81,7 @@ def train(
     out: Path,
     *,
     preset: str = "",
+    text: corpus.Corpus | None = None,
     log: Callable[[str], None] = print,
     stop: Callable[[], bool] = lambda: False,
     devices: int | None = 1,
@@ -86,21 +94,19 @@ def train(
     StoppedError. Returns the decoded test sentences; revseq.training.run_folder lists the files.
     `processes`: this process's place in a multi-process JAX run, all of which call this
     (only process 0 writes and logs; default: the only process). `preset`: the preset's name
-    `cfg` started from, for the record."""
+    `cfg` started from, for the record; `text`: a corpus run's corpus as configure read it
+    (default: read its file again)."""
     cfg.validate()
     if cfg.train.compute_dtype != "float32" and backend_name != "jax":
         raise RevseqError(
             f"--compute-dtype {cfg.train.compute_dtype} is for the JAX backend; "
             f"the {backend_name} reference trains in float32"
         )
-    out = Path(out)
-    if out.exists() and any(out.iterdir()):
-        raise RevseqError(f"{out} already holds files; choose a new --out")
     processes = processes or Processes()
-    processes.sync("run folder checked")  # by every process, before process 0 writes there
     spec = record.Record(cfg, backend_name, preset)
-    return _run(out, spec, resuming=False, log=log, stop=stop, devices=devices,
-                processes=processes)  # fmt: skip
+    with run_folder.claimed(Path(out), processes, new=True):
+        return _run(Path(out), spec, text=text, log=log, stop=stop, devices=devices,
+                    processes=processes)  # fmt: skip
 
 
 def resume(
@@ -114,15 +120,18 @@ def resume(
     """Go on with the run in `out` from its `last` checkpoint (from the start if it has none
     yet), with its own config and backend; the weights it ends with are those of the run
     had it never stopped (bit for bit on the device count it ran on)."""
-    return _run(Path(out), record.read(Path(out)), resuming=True, log=log, stop=stop,
-                devices=devices, processes=processes or Processes())  # fmt: skip
+    spec, processes = record.read(Path(out)), processes or Processes()
+    with run_folder.claimed(Path(out), processes, new=False):
+        return _run(Path(out), spec, resuming=True, log=log, stop=stop, devices=devices,
+                    processes=processes)  # fmt: skip
 
 
 def _run(
     out: Path,
     spec: record.Record,
     *,
-    resuming: bool,
+    resuming: bool = False,
+    text: corpus.Corpus | None = None,
     log: Callable[[str], None],
     stop: Callable[[], bool],
     devices: int | None,
@@ -134,7 +143,7 @@ def _run(
     log = log if processes.writer else _quiet
     stop = processes.agreed(stop)
     rng = np.random.default_rng(cfg.train.seed)
-    task = prepare(cfg, rng, out if resuming else None)
+    task = prepare(cfg, rng, out if resuming else None, text)
     backend = open_backend(backend_name, cfg, task.steps_per_epoch, devices)
     folder = RunFolder(out, cfg=cfg, vocab=task.vocab, backend_name=backend_name,
                        preset=spec.preset, writer=processes.writer)  # fmt: skip
@@ -188,9 +197,12 @@ def prepare_report_aside(
         return None
 
     def prepare() -> None:
-        importlib.import_module("revseq.report.plots")
-        if backend.name == "jax":  # torch compiles nothing
-            finish.compile_decoders(backend, task, cfg.data)
+        try:
+            importlib.import_module("revseq.report.plots")
+            if backend.name == "jax":  # torch compiles nothing
+                finish.compile_decoders(backend, task, cfg.data)
+        except Exception:  # a head start only: the report meets the same error, and says it
+            pass
 
     thread = threading.Thread(target=prepare, daemon=True)
     thread.start()
@@ -204,8 +216,9 @@ def _quiet(line: str) -> None:
 def open_backend(
     name: str, cfg: Config, steps_per_epoch: int, devices: int | None
 ) -> backends.Backend:
-    """The run's backend, refused (before any file is made) when a batch does not split
-    evenly over its devices."""
+    """The run's backend, refused (before any file is made) when the model would not fit in
+    this host's memory or a batch does not split evenly over its devices."""
+    check_memory(cfg)
     backend = backends.load(name, cfg, steps_per_epoch, devices)
     n = backend.device_count
     if cfg.train.batch_size % n:  # each device trains on the same number of rows
@@ -214,6 +227,31 @@ def open_backend(
             f"multiple of {n} (--batch-size) or other --devices"
         )
     return backend
+
+
+def check_memory(cfg: Config) -> None:
+    """RevseqError when the model's weights, gradients and Adam moments (four float32 copies)
+    would take more than the memory free on this host (Linux's MemAvailable; elsewhere no
+    check: the allocation's own error is caught by the command)."""
+    need = 16 * param_count(cfg.model)
+    free = available_memory()
+    if free is not None and need > free:
+        raise RevseqError(
+            f"the model needs {need / 2**30:.1f} GiB for its weights, gradients and optimizer "
+            f"state and {free / 2**30:.1f} GiB are free: lower --hidden-dim, --embed-dim, "
+            "--num-layers or the vocabulary"
+        )
+
+
+def available_memory() -> int | None:
+    """Bytes of memory free for a new allocation on this host, when the system says."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
 
 
 def describe(backend: backends.Backend, task: Task, folder: RunFolder) -> str:

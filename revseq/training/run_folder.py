@@ -2,28 +2,32 @@
 
 run.json (revseq.training.record), test.txt, metrics.jsonl, best.* (revseq.training.checkpoint),
 last.* (revseq.training.resume) and, for a corpus run, corpus/ (revseq.task.corpus); every file
-is written atomically (revseq.training.checkpoint.atomic_write).
+is written atomically (revseq.files.atomic_write).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
 import shlex
+import shutil
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 
-from revseq.errors import RevseqError
+from revseq.errors import RevseqError, StoppedError
+from revseq.files import FolderLock, atomic_write
 from revseq.task import corpus
 from revseq.task.config import Config
 from revseq.task.data import Sentence, split_words
 from revseq.task.vocab import Vocabulary
 from revseq.training import checkpoint, record, resume
+from revseq.training.processes import Processes
 
 
 def new_run_dir(root: Path = Path("runs")) -> Path:
@@ -36,6 +40,57 @@ def new_run_dir(root: Path = Path("runs")) -> Path:
 
 
 LATEST = "latest"
+
+
+@contextlib.contextmanager
+def claimed(path: Path, processes: Processes, *, new: bool) -> Iterator[None]:
+    """The run folder `path` held by this run while it lasts (a lock file only the writer
+    takes): a second run or resume there is refused in one line, on every process, and its
+    folder is left as it was. A new run needs the folder absent or empty; if it fails before
+    it has written a checkpoint, what it wrote goes (the folder too, when it made it). A folder
+    that holds a checkpoint is never removed."""
+    path, lock = Path(path), FolderLock(path)
+    existed, error = path.exists(), ""
+    if processes.writer:
+        try:
+            error = _claim(path, lock, new=new)
+        except RevseqError as e:
+            error = str(e)
+    if error := processes.from_writer(error):
+        raise RevseqError(error)
+    try:
+        yield
+    except StoppedError:
+        raise
+    except BaseException:
+        if new and processes.writer and not any(path.glob("*.safetensors")):
+            _remove(path, keep_folder=existed)
+        raise
+    finally:
+        lock.release()
+
+
+def _claim(path: Path, lock: FolderLock, *, new: bool) -> str:
+    """Take the folder's lock -> "" or why the folder cannot be this run's."""
+    if new:
+        if path.exists() and not path.is_dir():
+            return f"{path} is not a directory; --out takes a folder"
+        path.mkdir(parents=True, exist_ok=True)
+    lock.acquire()
+    if new and any(p.name != FolderLock.NAME for p in path.iterdir()):
+        lock.release()
+        return f"{path} already holds files; choose a new --out"
+    return ""
+
+
+def _remove(path: Path, *, keep_folder: bool) -> None:
+    """What a failed new run wrote in `path` (and `path` itself unless keep_folder)."""
+    if not keep_folder:
+        shutil.rmtree(path, ignore_errors=True)
+        return
+    for entry in path.iterdir():
+        if entry.name != FolderLock.NAME:
+            shutil.rmtree(entry) if entry.is_dir() else entry.unlink(missing_ok=True)
 
 
 def point_latest(folder: Path) -> None:
@@ -105,7 +160,7 @@ class RunFolder:
 
     def _write_test(self, test: Sequence[Sentence]) -> None:
         text = "".join(" ".join(s) + "\n" for s in test)
-        checkpoint.atomic_write(self.path / "test.txt", text.encode())
+        atomic_write(self.path / "test.txt", text.encode())
 
     def has_last(self) -> bool:
         """Whether a `last` checkpoint exists to resume from."""
@@ -113,12 +168,14 @@ class RunFolder:
 
     def load_last(self) -> tuple[dict[str, np.ndarray], resume.Progress]:
         """The training state's arrays and the progress of `last`, checked against the run."""
-        return resume.load(self.path, self.cfg, self.vocab)
+        cfg, vocab, backend = self.cfg, self.vocab, self.backend_name
+        return resume.load(self.path, config=cfg, vocab=vocab, backend=backend)
 
     @_writer_only
     def save_last(self, state: dict[str, np.ndarray], progress: resume.Progress) -> None:
         """`last`: everything --resume needs."""
-        resume.save(self.path, state, progress, self.cfg, self.vocab)
+        resume.save(self.path, state, progress, config=self.cfg, vocab=self.vocab,
+                    backend=self.backend_name)  # fmt: skip
 
     @_writer_only
     def save_best(self, params: dict[str, np.ndarray], epoch: int, val_loss: float) -> None:
@@ -132,7 +189,7 @@ class RunFolder:
         """metrics.jsonl from the rows so far (a resumed run drops rows its `last` did not
         see), rewritten whole each epoch."""
         text = "".join(json.dumps(row) + "\n" for row in history)
-        checkpoint.atomic_write(self.path / "metrics.jsonl", text.encode())
+        atomic_write(self.path / "metrics.jsonl", text.encode())
 
 
 def command() -> str:

@@ -1,0 +1,1 @@
+"""One-off studies behind the docs pages, each run by one command its page names."""
