@@ -122,3 +122,22 @@ def test_four_implementations_of_clip_then_adam_agree(recorded, mode):
     # optax clips by max_norm / norm, the notebook and torch by max_norm / (norm + 1e-6): a
     # relative difference of 1e-6 / norm in clipped steps, which Adam's normalisation damps.
     assert_close_dicts(ours_jax, optax_ref, max(mode.tol, 1e-6), "revseq_jax vs optax: ")
+
+
+@pytest.mark.parametrize("schedule", ["cosine", "constant"])
+def test_warmup_schedules_agree_with_each_other_and_optax(schedule):
+    """The rate at every count: revseq_jax's and revseq_torch's linear warm-up, then cosine or
+    constant, against optax's warmup_cosine_decay_schedule and join_schedules."""
+    from revseq.task.config import TrainConfig
+    from revseq_jax import train as jtrain
+    from revseq_torch import train as ttrain
+
+    cfg = TrainConfig(lr=2e-2, lr_schedule=schedule, warmup=8, steps=64)
+    ours_jax, ours_torch = jtrain.learning_rate(cfg, 32), ttrain.learning_rate(cfg, 32)
+    ramp = optax.linear_schedule(0.0, 2e-2, 8)
+    ref = (optax.warmup_cosine_decay_schedule(0.0, 2e-2, 8, 64) if schedule == "cosine" else
+           optax.join_schedules([ramp, optax.constant_schedule(2e-2)], [8]))  # fmt: skip
+    for count in range(70):
+        r = float(ref(count))
+        assert float(ours_jax(np.int32(count))) == pytest.approx(r, rel=1e-6, abs=1e-9), count
+        assert ours_torch(count) == pytest.approx(r, rel=1e-6, abs=1e-9), count

@@ -1,12 +1,18 @@
-"""Twenty full training steps in each backend: the loss of every step and the final params."""
+"""Twenty full training steps in each backend: the loss of every step and the final params,
+under the default schedule and under a warm-up."""
+
+import dataclasses
 
 import jax
 import numpy as np
 from shared import (
+    CFG,
+    Case,
     assert_close,
     assert_close_dicts,
     jax_params,
     ragged_batch,
+    shared_weights,
     torch_losses,
     torch_model,
 )
@@ -17,9 +23,21 @@ from revseq_jax import train as jtrain
 
 STEPS = 20
 TRAIN = TrainConfig(epochs=1, lr=1e-2, lr_schedule="cosine", max_norm=0.33)
+# The large-batch recipe's schedule: the rate rises from 0 over the first steps.
+WARM = dataclasses.replace(TRAIN, lr=2e-2, warmup=6)
 
 
 def test_twenty_training_steps(case, mode):
+    twenty_steps(case, mode, TRAIN)
+
+
+def test_twenty_training_steps_with_warmup(mode):
+    twenty_steps(Case("bahdanau", CFG, shared_weights()), mode, WARM)
+
+
+def twenty_steps(case: Case, mode, TRAIN: TrainConfig) -> None:
+    """Both backends train 20 steps from the case's weights: every loss and the final params
+    within the mode's tolerance."""
     batches = [ragged_batch(seed=s) for s in range(STEPS)]
 
     tx = jtrain.make_optimizer(TRAIN, STEPS)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from revseq.report import ablation
@@ -38,6 +39,7 @@ class Backend:
         self.where = f"{n} {self.mesh.devices.flat[0].platform} device{'s' if n > 1 else ''}"
         if (processes := jax.process_count()) > 1:
             self.where += f" of {processes} processes"
+        self._schedule = train.learning_rate(cfg.train, steps_per_epoch)
         self.tx = train.make_optimizer(cfg.train, steps_per_epoch)
         self._train_chunk = train.make_train_chunk(
             cfg.model, self.tx, cfg.train.skip_nonfinite, cfg.train.compute_dtype
@@ -71,23 +73,17 @@ class Backend:
         self,
         state,
         batches: Sequence[Batch],
-        progress: Callable[[int], None] = lambda i: None,
+        on_call: Callable[[int, dict], None] = lambda done, sums: None,
         stop: Callable[[], bool] = lambda: False,
         start: dict | None = None,
     ):
         """A pass over the batches until stop() -> (state, metric sums added onto `start`:
-        "loss_sum", "count", "grad_norm", "updates", "nonfinite", and "batches" run)."""
+        "loss_sum", "count", "grad_norm", "updates", "nonfinite", and "batches" run);
+        on_call(batches done, sums) after each compiled call (a chunk of steps)."""
         return train.train_epoch(
-            self._train_chunk,
-            state,
-            batches,
-            self._key,
-            self.cfg.train.chunk,
-            progress,
-            stop,
-            start,
-            self._place,
-        )
+            self._train_chunk, state, batches, key=self._key, size=self.cfg.train.chunk,
+            on_call=on_call, stop=stop, start=start, place=self._place,
+        )  # fmt: skip
 
     def snapshot(self, state) -> dict[str, np.ndarray]:
         """The training state as named numpy arrays (revseq.training.resume lists the names)."""
@@ -120,6 +116,11 @@ class Backend:
         return train.evaluate(
             self.cfg.model, state.params, [sharding.split(b, self.mesh) for b in batches]
         )
+
+    def learning_rate(self, step: int) -> float:
+        """The rate the run's schedule gives after `step` updates."""
+        rate = self._schedule
+        return float(rate(jnp.asarray(step)) if callable(rate) else rate)
 
     def params(self, state) -> dict:
         """The model params held by a training state."""

@@ -146,6 +146,21 @@ def cosine_decay_schedule(init_value: float, decay_steps: int) -> Callable[[jax.
     return schedule
 
 
+def linear_warmup(
+    schedule: float | Callable[[jax.Array], jax.Array], peak_value: float, warmup_steps: int
+) -> Callable[[jax.Array], jax.Array]:
+    """0 rising linearly to peak_value over warmup_steps counts, then schedule(count -
+    warmup_steps) (a constant, or a schedule such as a cosine from peak_value): optax's
+    join_schedules([linear_schedule(0, peak_value, warmup_steps), schedule], [warmup_steps])."""
+    after = schedule if callable(schedule) else lambda count: jnp.asarray(schedule, float)
+
+    def warm(count):
+        ramp = peak_value * count.astype(jnp.result_type(float)) / warmup_steps
+        return jnp.where(count < warmup_steps, ramp, after(jnp.maximum(count - warmup_steps, 0)))
+
+    return warm
+
+
 def apply_updates(params, updates):
     """params + updates, leaf by leaf."""
     return jax.tree_util.tree_map(lambda p, u: p + u.astype(p.dtype), params, updates)

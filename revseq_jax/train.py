@@ -9,9 +9,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from revseq.report.metrics import add_up
 from revseq.task.batching import Batch
 from revseq.task.config import ModelConfig, TrainConfig
+from revseq.task.conventions import add_up
 from revseq_jax import optim
 from revseq_jax.decode import decode_and_score
 from revseq_jax.losses import masked_cross_entropy
@@ -29,14 +29,20 @@ class TrainState(NamedTuple):
 
 
 def make_optimizer(cfg: TrainConfig, steps_per_epoch: int) -> optim.GradientTransformation:
-    """Global-norm clipping then Adam, both hand-written; the rate constant or cosine-decayed."""
-    lr = cfg.lr
-    if cfg.lr_schedule == "cosine":
-        lr = optim.cosine_decay_schedule(cfg.lr, cfg.total_steps(steps_per_epoch))
+    """Global-norm clipping then Adam, both hand-written, at learning_rate's rates."""
     return optim.chain(
         optim.clip_by_global_norm(cfg.max_norm),
-        optim.adam(lr, cfg.b1, cfg.b2, cfg.eps),
+        optim.adam(learning_rate(cfg, steps_per_epoch), cfg.b1, cfg.b2, cfg.eps),
     )
+
+
+def learning_rate(cfg: TrainConfig, steps_per_epoch: int) -> float | Callable:
+    """The rate, a constant or a schedule of the updates made: after `warmup` steps rising from
+    0, cfg.lr, constant or cosine-decayed to 0 at the end of the run."""
+    lr = cfg.lr
+    if cfg.lr_schedule == "cosine":
+        lr = optim.cosine_decay_schedule(cfg.lr, cfg.total_steps(steps_per_epoch) - cfg.warmup)
+    return optim.linear_warmup(lr, cfg.lr, cfg.warmup) if cfg.warmup else lr
 
 
 def init_state(params: dict, tx: optim.GradientTransformation) -> TrainState:
@@ -162,8 +168,7 @@ def chunks(batches: Sequence[Batch], size: int) -> list[tuple[Batch, np.ndarray]
 
 
 def sum_metrics(metrics: Sequence[dict], start: dict | None = None) -> dict[str, float]:
-    """Fetch per-call device metrics at once (one host sync per epoch) and add them up, in
-    order, onto `start` (sums carried over from an interrupted epoch)."""
+    """Fetch device metrics at once and add them up, in order, onto `start`."""
     return add_up(jax.device_get(list(metrics)), start)
 
 
@@ -171,25 +176,38 @@ def train_epoch(
     train_chunk: Callable,
     state: TrainState,
     batches: Sequence[Batch],
+    *,
     key: jax.Array,
     size: int,
-    progress: Callable[[int], None] = lambda i: None,
+    on_call: Callable[[int, dict], None] = lambda done, sums: None,
     stop: Callable[[], bool] = lambda: False,
     start: dict | None = None,
     place: Callable = lambda chunk: chunk,
 ) -> tuple[TrainState, dict]:
     """Run train_chunk over the batches in chunks of `size` until done or stop() holds (it is
     asked before each chunk) -> (state, metrics summed onto `start`, and "batches": how many
-    batches were run). `place` puts each (stacked, live) chunk on the devices."""
-    metrics, done = [], 0
+    batches were run). `place` puts each (stacked, live) chunk on the devices. After each
+    call, on_call(batches done, that call's metric sums) — fetched one call late, while the
+    next one runs, so the devices never wait for the host."""
+    total, done, pending = dict(start or {}), 0, None
     for stacked, live in chunks(batches, size):
         if stop():
             break
-        state, m = train_chunk(state, *place((stacked, live)), key)
-        metrics.append(m)
+        state, metrics = train_chunk(state, *place((stacked, live)), key)
+        if pending:
+            total = _report(*pending, total, on_call)
         done += int(live.sum())
-        progress(done)
-    return state, {**sum_metrics(metrics, start), "batches": done}
+        pending = (done, metrics)
+    if pending:
+        total = _report(*pending, total, on_call)
+    return state, {**total, "batches": done}
+
+
+def _report(done: int, metrics: dict, total: dict, on_call) -> dict:
+    """One call's metrics fetched, handed to on_call, and added onto the epoch's sums."""
+    sums = add_up([jax.device_get(metrics)])
+    on_call(done, sums)
+    return add_up([sums], total)
 
 
 def evaluate(cfg: ModelConfig, params: dict, batches: Sequence[Batch]) -> dict:

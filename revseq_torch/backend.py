@@ -51,14 +51,16 @@ class Backend:
         self,
         state,
         batches: Sequence[Batch],
-        progress: Callable[[int], None] = lambda i: None,
+        on_call: Callable[[int, dict], None] = lambda done, sums: None,
         stop: Callable[[], bool] = lambda: False,
         start: dict | None = None,
     ):
         """A pass over the batches until stop() -> (state, metric sums added onto `start`:
-        "loss_sum", "count", "grad_norm", "updates", "nonfinite", and "batches" run)."""
-        cfg = self.cfg.train
-        return state, train.train_epoch(state, batches, cfg, self.schedule, progress, stop, start)
+        "loss_sum", "count", "grad_norm", "updates", "nonfinite", and "batches" run);
+        on_call(batches done, sums) after each `chunk` steps (JAX's compiled call)."""
+        sums = train.train_epoch(state, batches, self.cfg.train, self.schedule, on_call=on_call,
+                                 stop=stop, start=start)  # fmt: skip
+        return state, sums
 
     def snapshot(self, state: train.Training) -> dict[str, np.ndarray]:
         """The training state as named numpy arrays (revseq.training.resume lists the names;
@@ -90,6 +92,10 @@ class Backend:
     def evaluate(self, state, batches: Sequence[Batch]) -> dict:
         """Free-running sums {"loss_sum", "count", "exact"} over the batches."""
         return train.evaluate(state.model, batches)
+
+    def learning_rate(self, step: int) -> float:
+        """The rate the run's schedule gives after `step` updates."""
+        return float(self.schedule(step))
 
     def params(self, state: train.Training) -> model.Seq2Seq:
         """The model held by a training state."""

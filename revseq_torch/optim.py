@@ -44,6 +44,18 @@ def cosine_decay_schedule(init_value: float, decay_steps: int) -> Schedule:
     return schedule
 
 
+def linear_warmup(schedule: Schedule, peak_value: float, warmup_steps: int) -> Schedule:
+    """count -> peak_value * count / warmup_steps for the first warmup_steps counts, then
+    schedule(count - warmup_steps)."""
+
+    def warm(count: int) -> float:
+        if count < warmup_steps:
+            return peak_value * count / warmup_steps
+        return schedule(count - warmup_steps)
+
+    return warm
+
+
 class Adam(torch.optim.Optimizer):
     """Kingma & Ba, Algorithm 1, with bias correction: torch.optim.Adam without its options.
 

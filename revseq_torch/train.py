@@ -9,9 +9,9 @@ from collections.abc import Callable, Iterable, Sequence
 import numpy as np
 import torch
 
-from revseq.report.metrics import add_up
 from revseq.task.batching import Batch
 from revseq.task.config import TrainConfig
+from revseq.task.conventions import add_up
 from revseq_torch import optim
 from revseq_torch.decode import decode_and_score
 from revseq_torch.losses import masked_cross_entropy
@@ -38,11 +38,12 @@ def make_optimizer(cfg: TrainConfig, params: Iterable[torch.Tensor]) -> optim.Ad
 
 
 def learning_rate(cfg: TrainConfig, steps_per_epoch: int) -> optim.Schedule:
-    """updates made -> the rate of the next: cfg.lr, or cosine-decayed to 0 over the run
-    (revseq_jax.train.make_optimizer's rule)."""
+    """updates made -> the rate of the next: after `warmup` steps rising from 0, cfg.lr,
+    constant or cosine-decayed to 0 at the end of the run (revseq_jax.train.learning_rate)."""
+    rate: optim.Schedule = lambda count: cfg.lr  # noqa: E731
     if cfg.lr_schedule == "cosine":
-        return optim.cosine_decay_schedule(cfg.lr, cfg.total_steps(steps_per_epoch))
-    return lambda count: cfg.lr
+        rate = optim.cosine_decay_schedule(cfg.lr, cfg.total_steps(steps_per_epoch) - cfg.warmup)
+    return optim.linear_warmup(rate, cfg.lr, cfg.warmup) if cfg.warmup else rate
 
 
 def to_tensors(batch: Batch) -> Batch:
@@ -95,23 +96,31 @@ def train_epoch(
     batches: Sequence[Batch],
     cfg: TrainConfig,
     schedule: optim.Schedule,
-    progress: Callable[[int], None] = lambda i: None,
+    *,
+    on_call: Callable[[int, dict], None] = lambda done, sums: None,
     stop: Callable[[], bool] = lambda: False,
     start: dict | None = None,
 ) -> dict[str, float]:
     """Run train_step over the batches until done or stop() holds (asked before each step)
-    -> metrics summed onto `start`, and "batches": how many were run.
+    -> metrics summed onto `start`, and "batches": how many were run; on_call(batches done,
+    sums) after every cfg.chunk steps and the last.
 
     Dropout draws from training.generator, whose state the run's checkpoints keep, so a run
     resumed mid-epoch draws what the uninterrupted one did.
     """
-    metrics = []
+    total, call, done = dict(start or {}), [], 0
     for batch in batches:
         if stop():
             break
-        metrics.append(train_step(training, batch, cfg, schedule))
-        progress(len(metrics))
-    return {**add_up(metrics, start), "batches": len(metrics)}
+        metrics = train_step(training, batch, cfg, schedule)
+        total, done = add_up([metrics], total), done + 1
+        call.append(metrics)
+        if len(call) == cfg.chunk or done == len(batches):
+            on_call(done, add_up(call))
+            call = []
+    if call:
+        on_call(done, add_up(call))
+    return {**total, "batches": done}
 
 
 def evaluate(model: Seq2Seq, batches: Sequence[Batch]) -> dict[str, float]:

@@ -37,9 +37,9 @@ def crash_after_steps(load):
         backend = load(*args, **kwargs)
         train_epoch = backend.train_epoch
 
-        def with_point(state, batches, progress=lambda i: None, *rest):
-            def stepped(i):
-                progress(i)
+        def with_point(state, batches, on_call=lambda done, sums: None, *rest):
+            def stepped(done, sums):
+                on_call(done, sums)
                 if reached():
                     os.kill(os.getpid(), SIGNAL)
 

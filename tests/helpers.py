@@ -64,13 +64,20 @@ def run_module(name: str, *args: str, **env: str):
 def run_python(*argv: str, stdin: bytes | None = None, **env: str):
     """This interpreter with argv, in the repository's root -> the finished process, its output
     decoded (warnings off; extra environment variables as keywords)."""
-    proc = subprocess.run(
+    proc = start_python(*argv, **env)
+    out, err = proc.communicate(stdin, timeout=600)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out.decode(), err.decode())
+
+
+def start_python(*argv: str, **env: str) -> subprocess.Popen:
+    """This interpreter with argv started in the repository's root, stdin, stdout and stderr
+    piped (bytes), warnings off, extra environment variables as keywords: the one way the
+    tests start a process."""
+    return subprocess.Popen(
         [sys.executable, *argv],
-        input=stdin,
-        capture_output=True,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         cwd=ROOT,
-        timeout=600,
         env={**os.environ, "PYTHONWARNINGS": "ignore", **env},
     )
-    proc.stdout, proc.stderr = proc.stdout.decode(), proc.stderr.decode()
-    return proc

@@ -42,7 +42,7 @@ def test_a_chunk_of_steps_equals_the_steps_one_by_one(small_cfg, dropout):
         one, m = step(one, b, key)
         total += float(m["loss_sum"])
     chunked, metrics = train.train_epoch(
-        train.make_train_chunk(cfg, tx), train.init_state(params, tx), bs, key, size=3
+        train.make_train_chunk(cfg, tx), train.init_state(params, tx), bs, key=key, size=3
     )
     assert int(chunked.step) == int(one.step) == 5
     np.testing.assert_allclose(metrics["loss_sum"], total, rtol=1e-5)
@@ -78,7 +78,11 @@ def test_a_nonfinite_step_changes_nothing_and_halts_the_rest_unless_skipping(sma
     bs = [clean[0], clean[1], bad, clean[2]]
 
     state, m = train.train_epoch(
-        train.make_train_chunk(small_cfg, tx, skip), train.init_state(params, tx), bs, key, 4
+        train.make_train_chunk(small_cfg, tx, skip),
+        train.init_state(params, tx),
+        bs,
+        key=key,
+        size=4,
     )
     applied = [clean[0], clean[1], clean[2]] if skip else [clean[0], clean[1]]
     step, expected = train.make_train_step(small_cfg, tx), train.init_state(params, tx)

@@ -197,6 +197,18 @@ def _no_record(folder):
     (folder / "run.json").unlink()
 
 
+def _huge_max_len(folder):
+    """A sound checkpoint whose header says it trained on sentences of up to 100,000 words."""
+    tensors, meta = checkpoint.read(folder, "best")
+    meta["config"]["data"]["max_len"] = 100_000
+    checkpoint.write(folder, "best", tensors, meta)
+
+
+def _record_says_torch(folder):
+    record = json.loads((folder / "run.json").read_text())
+    (folder / "run.json").write_text(json.dumps({**record, "backend": "torch"}))
+
+
 # (arguments, stdin, words the one stderr line holds, damage done to {copy} of the run first)
 BAD_INPUTS = [
     (["reverse.py", "--checkpoint", "/nonexistent/run", "the cat"], None, "not found", None),
@@ -221,12 +233,12 @@ BAD_INPUTS = [
     (["train.py", "--backend", "mxnet"], None, "invalid choice", None),
     (["train.py", "--preset", "huge"], None, "invalid choice", None),
     (["train.py", "--devices", "0"], None, "must be at least 1", None),
-    (["train.py", "--compute-dtype", "float16"], None, "not one of float32, bfloat16", None),
+    (["train.py", "--compute-dtype", "float16"], None, "invalid choice: 'float16'", None),
     (["train.py", "--backend", "torch", "--compute-dtype", "bfloat16", "--out", "{run}/new"], None,
      "is for the JAX backend", None),
     (["train.py", "--lr", "-1", "--out", "{run}/new"], None, "lr must be positive", None),
     (["train.py", "--unk-rate", "1.5", "--out", "{run}/new"], None, "unk_rate must be", None),
-    (["train.py", "--attention", "luong"], None, "not one of bahdanau, location", None),
+    (["train.py", "--attention", "luong"], None, "invalid choice: 'luong'", None),
     (["train.py", "--location-width", "4", "--out", "{run}/new"], None,
      "location_width must be odd", None),
     (["train.py", "--out", "{run}"], None, "already holds files", None),
@@ -238,6 +250,19 @@ BAD_INPUTS = [
     (["train.py", "--resume", "/nonexistent/run"], None, "not found", None),
     (["train.py", "--resume", "{copy}"], None, "train.lr: 0.5 vs 0.005", _last_of_other_settings),
     (["convert.py", "export", "{run}", "--out", "/nonexistent/dir/x.pt"], None, "error:", None),
+    # The faults a hostile user found, each in one line with no file changed:
+    (["evaluate.py", "--checkpoint", "{copy}", "--report", "{copy}/r"], None,
+     "max_len must be at most 100", _huge_max_len),
+    (["convert.py", "export", "{run}", "--out", "{run}/best.json"], None,
+     "exists; choose a new --out", None),
+    (["train.py", "--resume", "{copy}"], None, "holds the jax backend's training state; "
+     "run.json says torch", _record_says_torch),
+    (["train.py", "--lr", "inf", "--out", "{run}/new"], None, "lr must be a finite number", None),
+    (["evaluate.py", "--checkpoint", "{run}", "--report", "{run}"], None,
+     "holds a run; --report writes into a folder of its own", None),
+    (["reverse.py", "--checkpoint", "{run}", "--beam", "100000", "a"], None, "at most 64", None),
+    (["train.py", "--preset", "tiny", "--hidden-dim", "200000", "--out", "{copy}/h"], None,
+     "GiB are free: lower --hidden-dim", None),
 ]  # fmt: skip
 
 
@@ -265,6 +290,7 @@ def test_bad_input_gives_one_line_and_a_nonzero_exit_and_changes_no_file(
     assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert words in proc.stderr and "Traceback" not in proc.stderr
     assert (files(run_dir), files(copy)) == before
+    assert not (run_dir / "new").exists() and not (copy / "h").exists(), "no half-made folder"
 
 
 @pytest.mark.integration

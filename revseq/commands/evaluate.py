@@ -76,5 +76,6 @@ def main(args) -> None:
         )
         about = markdown.provenance(model.ckpt.config, model.ckpt.extra)
         about += f" Evaluated by `{run_folder.command()}`."
-        outputs.write(args.report, ev, history, title=title, about=about)
+        steps = run_folder.read_steps(args.checkpoint)
+        outputs.write(args.report, ev, history, steps=steps, title=title, about=about)
         print(f"Wrote {args.report / 'report.md'} and its figures")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -227,13 +227,3 @@ def attention_by_position(items: Sequence[Decoded]) -> dict[int, dict[str, float
         }
         for t, r in sorted(acc.items())
     }
-
-
-def add_up(rows: Iterable[dict], start: dict | None = None) -> dict[str, float]:
-    """Per-step figures (floats, or 0-d arrays and tensors) added key by key, in order, as
-    floats onto `start` (the sums carried over from an interrupted epoch)."""
-    out = dict(start or {})
-    for row in rows:
-        for k, v in row.items():
-            out[k] = out.get(k, 0.0) + float(v)
-    return out

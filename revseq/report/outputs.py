@@ -40,6 +40,7 @@ def write(
     ev: Evidence,
     history: list[dict],
     *,
+    steps: Sequence[dict] = (),
     title: str,
     about: str = "",
     analysis: str | None = None,
@@ -55,7 +56,7 @@ def write(
     d = heatmap_example(ev.test)
     _heatmap(d, out / "attention_heatmap.png", f"Attention ({_verdict(d)})")
     if history:
-        plots.loss_curve(history, out / "loss_curve.png")
+        plots.loss_curve(history, steps, out / "loss_curve.png")
         plots.alignment_curve(history, out / "alignment_curve.png")
     captions = []
     for name, (d, what) in gallery(ev).items():

@@ -60,18 +60,29 @@ def _heatmap_figure(weights, source: Sequence[str], steps: Sequence[str], title:
     return fig
 
 
-def loss_curve(history: Sequence[dict], path: Path) -> None:
-    """Train and validation loss per epoch (log scale), the best epoch marked."""
-    epochs = [h["epoch"] for h in history]
-    fig = Figure(figsize=(6, 4))
+def loss_curve(history: Sequence[dict], steps: Sequence[dict], path: Path) -> None:
+    """Training loss per compiled call (steps.jsonl) and validation loss after each epoch
+    (metrics.jsonl), against the run's step, ticked at whole epochs; log scale, the best epoch
+    marked. A run without the step rows (older ones) is drawn per epoch."""
+    ends = [h.get("step", h["epoch"]) for h in history]  # an epoch's last step
+    fig = Figure(figsize=(7, 4))
     ax = fig.subplots()
-    ax.plot(epochs, [h["train_loss"] for h in history], marker="o", label="train (teacher forcing)")
-    ax.plot(epochs, [h["val_loss"] for h in history], marker="o", label="validation (free running)")
+    if steps:
+        ax.plot([r["step"] for r in steps], [r["loss"] for r in steps], linewidth=1,
+                label="train (teacher forcing), per call")  # fmt: skip
+    else:
+        ax.plot(
+            ends, [h["train_loss"] for h in history], marker="o", label="train (teacher forcing)"
+        )
+    ax.plot(ends, [h["val_loss"] for h in history], "o", label="validation (free running)")
     best = min(history, key=lambda h: h["val_loss"])
-    ax.axvline(best["epoch"], color="grey", linestyle=":", label=f"best (epoch {best['epoch']})")
+    ax.axvline(best.get("step", best["epoch"]), color="grey", linestyle=":",
+               label=f"best (epoch {best['epoch']})")  # fmt: skip
+    ax.set_xticks(ends, [str(h["epoch"]) for h in history])
     ax.set_yscale("log")
-    ax.set_xlabel("epoch")
+    ax.set_xlabel("end of epoch")
     ax.set_ylabel("cross-entropy per target token")
+    ax.set_title("Loss over training")
     ax.legend()
     _save(fig, path)
 

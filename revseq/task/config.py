@@ -93,7 +93,8 @@ class DataConfig:
                            at_most=MAX_WORDS)  # fmt: skip
     n_words: int = setting(34, "distinct words of the generated task (over 34: made-up ones)",
                            at_least=1, at_most=BIG)  # fmt: skip
-    corpus: str = setting("", "the corpus file a run trained on", derived=True)
+    corpus: str = setting("", "a file of your own sentences, one a line (UTF-8), to train on "
+                          "instead of the generated task")  # fmt: skip
     corpus_sha256: str = setting("", "the SHA-256 of the corpus file's bytes", derived=True)
     min_count: int = setting(20, "corpus: the vocabulary's words are those seen this often in "
                              "training", at_least=1, at_most=BIG)  # fmt: skip
@@ -112,6 +113,9 @@ class TrainConfig:
     lr: float = setting(3e-3, "Adam's learning rate", above=0.0, at_most=1e3)
     lr_schedule: str = setting("cosine", "constant, or cosine: decayed to 0 over the run",
                                choices=("constant", "cosine"))  # fmt: skip
+    # Goyal et al. (2017): a large batch's large rate, reached over the first steps.
+    warmup: int = setting(0, "steps over which the rate rises linearly from 0 to lr before "
+                          "its schedule", at_least=0, at_most=BIG)  # fmt: skip
     b1: float = setting(0.9, "Adam's first-moment decay", at_least=0.0, below=1.0)
     b2: float = setting(0.999, "Adam's second-moment decay", at_least=0.0, below=1.0)
     eps: float = setting(1e-8, "Adam's epsilon", above=0.0, at_most=1.0)

@@ -7,6 +7,8 @@ Shapes: B batch, S source length (words + EOS, then PAD), T decoder steps.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from revseq.task.vocab import EOS, PAD
 
 # Large but finite: attention over a fully masked row gives a uniform softmax instead of NaN.
@@ -66,3 +68,13 @@ def initial_attention(xp, mask, prior: str, ones):
         return real / (count + (count == 0))
     last = mask.sum(axis=1, keepdims=True) - 1
     return xp.where(xp.arange(mask.shape[1])[None, :] == last, ones, 0 * ones)
+
+
+def add_up(rows: Iterable[dict], start: dict | None = None) -> dict[str, float]:
+    """Per-step figures (floats, or 0-d arrays and tensors) added key by key, in order, as
+    floats onto `start` (the sums carried over from an interrupted epoch)."""
+    out = dict(start or {})
+    for row in rows:
+        for k, v in row.items():
+            out[k] = out.get(k, 0.0) + float(v)
+    return out

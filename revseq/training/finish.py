@@ -14,7 +14,7 @@ from revseq.task.as_typed import restore
 from revseq.task.config import DataConfig
 from revseq.task.conventions import EVAL_BATCH
 from revseq.task.init import init_params
-from revseq.training import checkpoint
+from revseq.training import checkpoint, run_folder
 from revseq.training.backends import Backend
 from revseq.training.run_folder import RunFolder
 
@@ -71,7 +71,8 @@ def evaluate_best(
     log("\n" + text)
     if folder.writer:
         about = markdown.provenance(best.config, best.extra)
-        outputs.write(out, ev, history, title="revseq run", about=about, analysis=text)
+        steps = run_folder.read_steps(out)
+        outputs.write(out, ev, history, steps=steps, title="revseq run", about=about, analysis=text)
     log(
         f"\nWrote {out}: run.json, best.safetensors, last.safetensors (+ .json), "
         "metrics.jsonl, test.txt, report.md, attention_heatmap.png, attention_*.png, "

@@ -27,7 +27,7 @@ from revseq.task.conventions import EVAL_BATCH
 from revseq.task.data import Splits, make_splits, task_words
 from revseq.task.init import init_params
 from revseq.task.layout import param_count
-from revseq.task.vocab import Vocabulary
+from revseq.task.vocab import PAD, Vocabulary
 from revseq.training import backends, finish, record, run_folder
 from revseq.training.processes import Processes
 from revseq.training.resume import Progress
@@ -148,7 +148,11 @@ def _run(
     folder = RunFolder(out, cfg=cfg, vocab=task.vocab, backend_name=backend_name,
                        preset=spec.preset, writer=processes.writer)  # fmt: skip
     saved = folder.load_last() if resuming and folder.has_last() else None  # before any write
-    folder.reopen(task.splits.test) if resuming else folder.create(task.splits.test)
+    if resuming:  # the live log keeps what `last` has seen
+        reached = (saved[1].epoch - 1) * task.steps_per_epoch + saved[1].position if saved else 0
+        folder.reopen(task.splits.test, step=reached)
+    else:
+        folder.create(task.splits.test)
     folder.save_corpus(task.splits)
     log(describe(backend, task, folder))
     aside = prepare_report_aside(backend, task, cfg, processes)
@@ -164,9 +168,12 @@ def _run(
             if not compiled:  # before the first epoch this process trains
                 compiled = compile_steps(backend, state, batches_, log)
             started = time.perf_counter()
-            state, sums = train_epoch(backend, state, batches_, progress=progress,
-                                      folder=folder, stop=stop, epochs=epochs_)  # fmt: skip
-            row = validate(backend, state, task, progress, sums, started)
+            state, sums = train_epoch(backend, state, batches_, progress=progress, folder=folder,
+                                      stop=stop, epochs=epochs_,
+                                      steps_per_epoch=task.steps_per_epoch)  # fmt: skip
+            row = validate(backend, state, task=task, progress=progress, sums=sums,
+                           started=started)  # fmt: skip
+            folder.log_epoch(row)
             log(epoch_line(row, epochs_))
             keep_best(folder, backend, state, progress, row, log)
             progress.epoch, progress.position, progress.partial = progress.epoch + 1, 0, {}
@@ -175,6 +182,7 @@ def _run(
     finally:  # also when the run stops: no thread left inside a compile at exit
         if aside:
             aside.join()
+        folder.close()
     processes.sync("best saved")  # every process reads the `best` process 0 wrote
     h = progress.history
     items = finish.evaluate_best(folder=folder, backend=backend, task=task, history=h, log=log)
@@ -219,6 +227,8 @@ def open_backend(
     """The run's backend, refused (before any file is made) when the model would not fit in
     this host's memory or a batch does not split evenly over its devices."""
     check_memory(cfg)
+    if cfg.train.warmup >= (total := cfg.train.total_steps(steps_per_epoch)):
+        raise RevseqError(f"--warmup {cfg.train.warmup} must be below the run's {total} steps")
     backend = backends.load(name, cfg, steps_per_epoch, devices)
     n = backend.device_count
     if cfg.train.batch_size % n:  # each device trains on the same number of rows
@@ -305,8 +315,10 @@ def train_epoch(
     folder: RunFolder,
     stop: Callable[[], bool],
     epochs: int,
+    steps_per_epoch: int,
 ):
-    """Train on the epoch's batches from progress.position on -> (state, summed metrics).
+    """Train on the epoch's batches from progress.position on -> (state, summed metrics),
+    each compiled call's figures written to the run's live log as it comes (calls_logger).
 
     A non-finite step stops the run (unless TrainConfig.skip_nonfinite); a stop() request
     saves `last` where the epoch stands and raises StoppedError.
@@ -316,18 +328,18 @@ def train_epoch(
         total=len(batches_), initial=pos, desc=f"Epoch {progress.epoch:02d}/{epochs:02d}",
         unit="step", leave=False, disable=None if folder.writer else True,
     ) as bar:  # fmt: skip
-
-        def stepped(done: int) -> None:
-            bar.update(pos + done - bar.n)
-
-        state, sums = backend.train_epoch(state, batches_[pos:], stepped, stop, progress.partial)
+        first = (progress.epoch - 1) * steps_per_epoch  # the run's step before this epoch
+        log_call = calls_logger(backend, folder, batches_, epoch=progress.epoch, pos=pos,
+                                first=first, bar=bar)  # fmt: skip
+        state, sums = backend.train_epoch(state, batches_[pos:], log_call, stop, progress.partial)
     done = pos + int(sums.pop("batches"))
     if sums.get("nonfinite") and not folder.cfg.train.skip_nonfinite:
         bad = pos + int(sums["updates"] - progress.partial.get("updates", 0)) + 1
         raise RevseqError(
             f"non-finite loss or gradient at epoch {progress.epoch}, step {bad} of "
-            f"{len(batches_)}: training stopped; best and last keep the last finite model "
-            f"(--skip-nonfinite skips such steps instead)"
+            f"{len(batches_)}: training stopped"
+            + ("; best and last keep the last finite model" if progress.history else "")
+            + " (--skip-nonfinite skips such steps instead)"
         )
     if done < len(batches_):
         progress.position, progress.partial = done, sums
@@ -340,16 +352,56 @@ def train_epoch(
     return state, sums
 
 
+def calls_logger(
+    backend, folder: RunFolder, batches_: list[Batch], *, epoch: int, pos: int, first: int, bar
+):
+    """on_call for backend.train_epoch: moves the progress bar and writes the call's row
+    (revseq.training.run_folder.RunFolder.log_call): the run's step, mean loss and gradient
+    norm, the rate, sentences/s since the previous call."""
+    sentences = np.cumsum([0] + [int((b.src != PAD).any(axis=1).sum()) for b in batches_])
+    last = [time.perf_counter(), pos]
+
+    def on_call(done: int, sums: dict) -> None:
+        at, now = pos + done, time.perf_counter()
+        row = {
+            "epoch": epoch,
+            "step": first + at,
+            "loss": sums["loss_sum"] / sums["count"] if sums["count"] else float("nan"),
+            "grad_norm": sums["grad_norm"] / max(sums["updates"], 1),
+            "lr": backend.learning_rate(first + at),
+            "sentences_per_s": (sentences[at] - sentences[last[1]]) / max(now - last[0], 1e-9),
+        }
+        if sums["nonfinite"]:
+            row["nonfinite"] = int(sums["nonfinite"])
+        last[:] = [now, at]
+        bar.update(at - bar.n)
+        folder.log_call(row)
+
+    return on_call
+
+
 def validate(
-    backend: backends.Backend, state, task: Task, progress: Progress, sums: dict, started: float
+    backend: backends.Backend,
+    state,
+    *,
+    task: Task,
+    progress: Progress,
+    sums: dict,
+    started: float,
 ) -> dict:
-    """The epoch's metrics.jsonl row: train loss, free-running validation loss, exact match
-    and alignment, seconds since `started` (and skipped steps). A non-finite validation
-    loss stops the run."""
+    """The epoch's metrics.jsonl row: the run's step at its end, train loss and mean gradient
+    norm, the rate, free-running validation loss, exact match and alignment, seconds since
+    `started` (and skipped steps). A non-finite validation loss stops the run."""
     vm = backend.evaluate(state, task.val_batches)
+    step = (progress.epoch - 1) * task.steps_per_epoch + int(
+        backend.cfg.train.epoch_length(progress.epoch, task.steps_per_epoch)
+    )
     row = {
         "epoch": progress.epoch,
+        "step": step,
         "train_loss": sums["loss_sum"] / sums["count"] if sums["count"] else float("nan"),
+        "grad_norm": sums["grad_norm"] / max(sums["updates"], 1),
+        "lr": backend.learning_rate(step),
         "val_loss": vm["loss_sum"] / vm["count"],
         "val_exact": 100.0 * vm["exact"] / len(task.splits.val),
         # the share of word steps whose attention peaks on the mirrored source word

@@ -40,6 +40,7 @@ def new_run_dir(root: Path = Path("runs")) -> Path:
 
 
 LATEST = "latest"
+STEPS = "steps.jsonl"
 
 
 @contextlib.contextmanager
@@ -135,6 +136,8 @@ class RunFolder:
     ):
         self.path, self.cfg, self.vocab, self.backend_name = Path(path), cfg, vocab, backend_name
         self.preset, self.writer = preset, writer
+        self.events = None  # TensorBoard's writer, once a row is logged (with tensorboardX)
+        self.purge_step: int | None = None
 
     @_writer_only
     def create(self, test: Sequence[Sentence]) -> None:
@@ -144,12 +147,50 @@ class RunFolder:
         self._write_test(test)
 
     @_writer_only
-    def reopen(self, test: Sequence[Sentence]) -> None:
-        """A resumed run: record this process, drop temporaries a crash cut short."""
+    def reopen(self, test: Sequence[Sentence], step: int) -> None:
+        """A resumed run: record this process, drop temporaries a crash cut short and the
+        live log's rows after `step`, where `last` stands (they are trained again)."""
         record.add_invocation(self.path)
         for tmp in self.path.glob(".*.tmp"):
             tmp.unlink()
         self._write_test(test)
+        rows = [r for r in read_steps(self.path) if r["step"] <= step]
+        atomic_write(self.path / STEPS, "".join(json.dumps(r) + "\n" for r in rows).encode())
+        self.purge_step = step
+
+    @_writer_only
+    def log_call(self, row: dict) -> None:
+        """A compiled call's row: appended to steps.jsonl, and to TensorBoard's event file
+        when tensorboardX is installed (train/loss, train/grad_norm, train/lr,
+        train/sentences_per_s at the run's step)."""
+        with open(self.path / STEPS, "a") as f:
+            f.write(json.dumps(row) + "\n")
+        self._scalars("train", row, ("loss", "grad_norm", "lr", "sentences_per_s"))
+
+    @_writer_only
+    def log_epoch(self, row: dict) -> None:
+        """An epoch's validation to TensorBoard (val/loss, val/exact, val/alignment)."""
+        renamed = {"loss": row["val_loss"], "exact": row["val_exact"]}
+        renamed |= {"alignment": row["val_alignment"], "step": row["step"]}
+        self._scalars("val", renamed, ("loss", "exact", "alignment"))
+
+    def _scalars(self, prefix: str, row: dict, keys: tuple[str, ...]) -> None:
+        if self.events is None:
+            try:
+                from tensorboardX import SummaryWriter
+            except ImportError:
+                self.events = False
+                return
+            self.events = SummaryWriter(str(self.path), purge_step=self.purge_step)
+        if self.events:
+            for key in keys:
+                self.events.add_scalar(f"{prefix}/{key}", row[key], row["step"])
+
+    def close(self) -> None:
+        """Flush and close TensorBoard's event file, if one is open."""
+        if self.events:
+            self.events.close()
+        self.events = None
 
     @_writer_only
     def save_corpus(self, splits) -> None:
@@ -201,6 +242,19 @@ def command() -> str:
     if first.suffix == ".py":
         return shlex.join(["python", str(first), *rest])
     return shlex.join([first.name, *rest])
+
+
+def read_steps(folder: Path) -> list[dict]:
+    """The rows of a run folder's steps.jsonl ([] when it has none; a row a crash cut short
+    is left out)."""
+    path = Path(folder) / STEPS
+    if not path.is_file():
+        return []
+    rows = []
+    for line in path.read_text().splitlines():
+        with contextlib.suppress(ValueError):
+            rows.append(json.loads(line))
+    return [r for r in rows if isinstance(r, dict) and "step" in r]
 
 
 def read_metrics(folder: Path) -> list[dict]:
