@@ -149,7 +149,14 @@ def describe(corpus: Corpus, splits: Splits, kept_out: int, vocab: Vocabulary, c
         + (f", at most {d.max_vocab}: --max-vocab" if d.max_vocab else "")
         + f"), {100 * coverage(splits.train, vocab):.1f} % of training words; the others "
         "read <UNK> and are copied back as typed",
+        *([BAHDANAU_NOTE] if cfg.model.attention == "bahdanau" else []),
     ]
+
+
+BAHDANAU_NOTE = (
+    "  note: Bahdanau attention cannot tell <UNK>s apart; --preset long (location attention) "
+    "reverses real text far better (docs/real-text.md)"
+)
 
 
 # What a corpus run takes by default, whatever the file's size (docs/real-text.md): a tenth of
