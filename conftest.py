@@ -15,10 +15,12 @@ a second or more (JAX's persistent cache in the session's temporary folder, for 
 the scripts they launch).
 """
 
+import contextlib
 import os
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -43,8 +45,12 @@ def pytest_configure(config):
     spin several threads over the same cores slow every one of them many times over."""
     if "REVSEQ_JAX_CACHE" not in os.environ:
         os.environ["REVSEQ_JAX_CACHE"] = tempfile.mkdtemp(prefix="revseq-test-jax-cache-")
-    # The tests' own process too: the same train steps are compiled by many tests.
+    # The tests' own process too: the same train steps are compiled by many tests. Every
+    # program is kept, however quick its compile: the suite compiles the same small ones again
+    # and again, in its workers and in the processes they start.
     jax.config.update("jax_compilation_cache_dir", os.environ["REVSEQ_JAX_CACHE"])
+    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     if (config.getoption("numprocesses", None) or 0) > 1:
         os.environ.setdefault("OMP_NUM_THREADS", "1")
 
@@ -66,6 +72,11 @@ def made_once(tmp_path_factory, name: str, make: Callable[[Path], None]) -> Path
     root = tmp_path_factory.getbasetemp()
     if os.environ.get("PYTEST_XDIST_WORKER"):
         root = root.parent  # the folder all workers share
+    return made_once_in(root, name, make)
+
+
+def made_once_in(root: Path, name: str, make: Callable[[Path], None]) -> Path:
+    """root/<name>, filled by make(folder) unless a `.done` mark says it was, under its lock."""
     folder, done = root / name, root / f"{name}.done"
     with FileLock(str(root / f"{name}.lock")):
         if not done.exists():
@@ -89,6 +100,39 @@ def train_py(out: Path, *flags: str) -> None:
     (out / "stdout.txt").write_text(proc.stdout)
 
 
+def make_run(backend: str, preset: str) -> Callable[[Path], None]:
+    """What trained_run(backend, preset) makes: the run, alone in its folder."""
+    return lambda folder: train_py(folder / "run", "--backend", backend, "--preset", preset)
+
+
+# The runs nearly every tier's session reads, made from its start on a thread of the main
+# process (under xdist the controller, which only waits): no worker then idles on their lock.
+AHEAD = {
+    "not slow and not integration": (("jax", "tiny"), ("torch", "tiny")),
+    "integration and not slow": (("jax", "tiny"),),
+}
+
+
+def pytest_sessionstart(session):
+    """On a whole tier's run (the tests' own folders, a tier of AHEAD), make its AHEAD runs at
+    once, beside the tests, through the same lock the fixture takes."""
+    config = session.config
+    if (
+        os.environ.get("PYTEST_XDIST_WORKER")
+        or config.args_source != pytest.Config.ArgsSource.TESTPATHS
+        or config.option.markexpr not in AHEAD
+    ):
+        return
+    root = config._tmp_path_factory.getbasetemp()
+
+    def ahead() -> None:
+        for backend, preset in AHEAD[config.option.markexpr]:
+            with contextlib.suppress(Exception):  # a failure shows again in the fixture
+                made_once_in(root, f"{backend}-{preset}", make_run(backend, preset))
+
+    threading.Thread(target=ahead, daemon=True).start()
+
+
 @pytest.fixture(scope="session")
 def trained_run(tmp_path_factory) -> Callable[[str, str], Path]:
     """trained_run(backend, preset) -> the folder of a real `train.py --backend B --preset P`
@@ -96,9 +140,6 @@ def trained_run(tmp_path_factory) -> Callable[[str, str], Path]:
     folder (whose `latest` link points at it). Tests only read it."""
 
     def get(backend: str = "jax", preset: str = "tiny") -> Path:
-        def make(folder: Path) -> None:
-            train_py(folder / "run", "--backend", backend, "--preset", preset)
-
-        return made_once(tmp_path_factory, f"{backend}-{preset}", make) / "run"
+        return made_once(tmp_path_factory, f"{backend}-{preset}", make_run(backend, preset)) / "run"
 
     return get

@@ -81,6 +81,9 @@ def test_clipped_gradients(case, mode):
     assert_close_dicts(clipped_j, clipped_t, mode.tol, "clipped ")
 
 
+# the second tier: twenty steps of Adam (test_train.py) and the optimizers' own suite
+# (test_optim.py) hold the first's
+@pytest.mark.integration
 def test_one_adam_update(case, mode):
     b = ragged_batch()
     weights = case.weights

@@ -10,6 +10,7 @@ from shared import (
     Case,
     assert_close,
     assert_close_dicts,
+    in_mode,
     jax_params,
     ragged_batch,
     shared_weights,
@@ -31,8 +32,9 @@ def test_twenty_training_steps(case, mode):
     twenty_steps(case, mode, TRAIN)
 
 
-def test_twenty_training_steps_with_warmup(mode):
-    twenty_steps(Case("bahdanau", CFG, shared_weights()), mode, WARM)
+def test_twenty_training_steps_with_warmup():
+    for mode in in_mode("float64", jit=True):
+        twenty_steps(Case("bahdanau", CFG, shared_weights()), mode, WARM)
 
 
 def twenty_steps(case: Case, mode, TRAIN: TrainConfig) -> None:

@@ -196,6 +196,8 @@ def the_test_set(folder, model: Model):
     return sentences, make_batch(data, rows, len(rows), int(data.lengths.max())).src
 
 
+# the second tier: a model of its own, half trained
+@pytest.mark.integration
 @BACKENDS
 def test_on_a_trained_model_no_sentence_scores_below_greedy(name, trained):
     model = Model.load(trained, name)

@@ -31,9 +31,11 @@ class Compilations:
 
 @pytest.fixture
 def compilations():
-    """A Compilations listening for the test; the persistent cache (conftest.py) is off, since
-    a program found there is not compiled and the counts would depend on other tests."""
+    """A Compilations listening for the test; the in-memory caches are cleared and the
+    persistent cache (conftest.py) is off, since a program found in either is not compiled and
+    the counts would depend on other tests."""
     counter = Compilations()
+    jax.clear_caches()  # what other tests of this process compiled must be compiled again
     jax.config.update("jax_enable_compilation_cache", False)
     jax.monitoring.register_event_duration_secs_listener(counter)
     yield counter
@@ -53,6 +55,7 @@ def report_decodes(backend, params, widths, edges) -> None:
                 backend.decode(params, src, attention=rule)
 
 
+@pytest.mark.integration  # the second tier: the first keeps its budget
 def test_nothing_compiles_twice(compilations):
     rng = np.random.default_rng(0)
     task = prepare(CFG, rng)

@@ -183,6 +183,7 @@ def test_words_come_back_as_typed_in_both_backends_greedy_and_beam(corpus_run, b
         assert right >= 160, (backend, beam, right)
 
 
+@pytest.mark.integration  # the second tier: the first keeps its budget
 def test_a_corpus_run_resumes_from_its_folder_without_the_file_bit_for_bit(corpus_run, tmp_path):
     cfg = cased_cfg(cased_corpus(tmp_path / "c.txt"))
     calls = iter(range(10**6))

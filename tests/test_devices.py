@@ -84,6 +84,7 @@ def accuracy(stdout: str) -> str:
     return m[1]
 
 
+@pytest.mark.slow  # a whole run on 4 devices: the five-step test holds the numbers in CI
 def test_a_run_on_4_devices_reaches_the_accuracy_of_a_run_on_one(tmp_path):
     runs = {}
     for n in (4, 1):

@@ -22,6 +22,7 @@ def test_clip_scales_by_max_norm_over_norm_plus_eps_only_when_below_one(norm):
     assert float(optim.global_norm(clipped)) == pytest.approx(min(norm, norm * coef), rel=1e-6)
 
 
+@pytest.mark.integration  # the second tier: the first keeps its budget
 def test_clip_plus_adam_equals_optax_for_50_steps_of_real_training(small_cfg):
     """Record the gradients of 50 real training steps, then feed the same sequence to both."""
     src = jnp.asarray(ragged_src([3, 5, 7, 2], vocab_size=12))

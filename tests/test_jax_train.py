@@ -99,6 +99,7 @@ def test_a_nonfinite_step_changes_nothing_and_halts_the_rest_unless_skipping(sma
         np.testing.assert_allclose(a, b, atol=1e-6, err_msg=jax.tree_util.keystr(path))
 
 
+@pytest.mark.integration  # the second tier: the first keeps its budget
 def test_a_saved_state_restored_by_a_new_backend_goes_on_exactly(small_cfg):
     cfg = Config(
         model=dataclasses.replace(small_cfg, dropout=0.2),

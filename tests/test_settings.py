@@ -122,6 +122,7 @@ def test_a_bad_key_or_value_in_a_config_file_is_one_line_naming_it(cli, tmp_path
     assert words in proc.stderr and not (tmp_path / "r").exists()
 
 
+@pytest.mark.integration  # the second tier: the first keeps its budget
 def test_settings_the_readme_names_train_and_are_recorded(cli, tmp_path):
     out = tmp_path / "r"
     proc = cli("train", "--preset", "tiny", "--lr-schedule", "constant", "--b1", "0.8",

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import os
 
+import pytest
 from helpers import script
 
 REFUSE = 'raise RuntimeError("a torch run imported jax")\n'
 
 
+# the second tier: a torch run of its own
+@pytest.mark.integration
 def test_a_torch_run_trains_with_jax_unimportable(tmp_path):
     fake = tmp_path / "no_jax" / "jax"
     fake.mkdir(parents=True)

@@ -63,6 +63,7 @@ def default_run(trained_run) -> Path:
     return trained_run("jax", "default")
 
 
+@pytest.mark.slow  # the default model: a run of the long tier
 def test_a_default_model_puts_back_made_up_words_in_at_least_99_percent(default_run):
     sentences = made_up_sentences(300)
     model = Model.load(default_run, "jax")
@@ -77,11 +78,13 @@ def test_a_default_model_puts_back_made_up_words_in_at_least_99_percent(default_
     assert exact >= 297, f"restored {exact}/300 (model emitted <UNK> right in {emitted}/300)"
 
 
+@pytest.mark.slow  # the default model: a run of the long tier
 def test_reverse_py_puts_zebra_back(default_run, cli):
     proc = cli("reverse.py", "--checkpoint", str(default_run), "the zebra sat")
     assert proc.stdout.splitlines() == ["sat zebra the"], proc.stderr
 
 
+@pytest.mark.slow  # the default model: a run of the long tier
 def test_reverse_py_gives_words_back_as_typed(default_run, cli):
     proc = cli(
         "reverse.py",
@@ -94,3 +97,15 @@ def test_reverse_py_gives_words_back_as_typed(default_run, cli):
         "models learning machine love I",
         "Mat. the on sat zebra The",
     ], proc.stderr
+
+
+@pytest.mark.slow  # the default model: a run of the long tier
+def test_the_default_model_answers_out_of_its_lengths_with_a_warning(default_run, cli):
+    long = "the big red dog ran over the lazy brown fox and the cat sat on"  # 15 words
+    for sentence, words in ((long, "15 words is longer"), ("cat", "1 word is shorter")):
+        proc = cli("reverse.py", "--checkpoint", str(default_run), sentence)
+        assert proc.returncode == 0 and proc.stdout.strip(), proc.stderr
+        expected = f"warning: {words} than the lengths this model was trained on (3-10 words)"
+        assert proc.stderr.startswith(expected) and "exact match measured" in proc.stderr
+    in_range = cli("reverse.py", "--checkpoint", str(default_run), "the cat sat on the mat")
+    assert in_range.stderr == ""
