@@ -17,7 +17,6 @@ the scripts they launch).
 
 import contextlib
 import os
-import subprocess
 import sys
 import tempfile
 import threading
@@ -36,6 +35,8 @@ torch.backends.cudnn.allow_tf32 = False
 
 HAS_FLOAT64 = jax.default_backend() != "tpu"
 ROOT = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT / "tests"))  # tests/helpers.py: the one way the tests start processes
+from helpers import run_python  # noqa: E402
 
 
 def pytest_configure(config):
@@ -88,14 +89,7 @@ def made_once_in(root: Path, name: str, make: Callable[[Path], None]) -> Path:
 def train_py(out: Path, *flags: str) -> None:
     """`python scripts/train.py --out out FLAGS` as a user runs it; its stdout kept in
     out/stdout.txt."""
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "train.py"), "--out", str(out), *flags],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=900,
-        env={**os.environ, "PYTHONWARNINGS": "ignore"},
-    )
+    proc = run_python(str(ROOT / "scripts" / "train.py"), "--out", str(out), *flags)
     assert proc.returncode == 0, proc.stderr
     (out / "stdout.txt").write_text(proc.stdout)
 

@@ -48,11 +48,6 @@ def matmul_seconds(m: int, k: int, n: int, repeats: int = 50) -> float:
     return median_seconds(lambda: jax.block_until_ready(chain(a, w)), repeats) / 16
 
 
-def train_step_shapes(backend) -> int:
-    """How many input shapes the backend's jitted train step has been compiled for."""
-    return backend._train_chunk._cache_size()
-
-
 def compile_train_step(backend, state, batch) -> float:
     """Seconds to compile the train step for this batch's shape, ahead of time (the jitted
     step then runs the executable without compiling again)."""

@@ -6,7 +6,7 @@ is as low as ours was then (or a cap of epochs).
     python -m benchmarks.learning [--max-notebook-epochs 12] [--json FILE]
 
 Ours is `scripts/train.py --preset seed` as a user runs it (compile included, cache off),
-stopped once an epoch line reports 99 %; the notebook's loop is benchmarks.curves.notebook_loop
+stopped once an epoch line reports 99 %; the notebook's loop is studies.curves.notebook_loop
 (its model, Adam, clipping and train_epoch, its free-running validation), timed from its first
 epoch's start. A faster epoch only counts if learning per epoch is not slower: this is the
 check.
@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import re
 import subprocess
 import sys
@@ -24,8 +25,16 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.curves import notebook_loop
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from parity_tests import notebook  # the notebook's own code, the parity suite's oracle
 from revseq.task.config import preset
+from revseq.task.data import reverse
+from revseq.task.init import init_params
+from revseq.task.vocab import PAD, SOS
+from revseq.training.run import prepare
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET = 99.0  # validation exact match, %
@@ -59,7 +68,7 @@ def ours(name: str = "seed") -> dict:
     return row
 
 
-def notebook(name: str, val_loss: float | None, max_epochs: int) -> dict:
+def notebook_run(name: str, val_loss: float | None, max_epochs: int) -> dict:
     """The notebook's loop until its validation loss is at most val_loss (or max_epochs)."""
     rows, start, reached = [], time.perf_counter(), None
     for epoch, (_, loss, exact) in enumerate(notebook_loop(preset(name), max_epochs), 1):
@@ -99,10 +108,44 @@ def summary(ours_: dict, notebook_: dict) -> list[str]:
     return lines
 
 
+def notebook_loop(cfg, epochs: int):
+    """Yield (train_loss, val_loss, val_exact) per epoch of the notebook's own loop."""
+    rng = np.random.default_rng(cfg.train.seed)
+    task = prepare(cfg, rng)
+    torch.manual_seed(cfg.train.seed)
+    random.seed(cfg.train.seed)
+    m, t = cfg.model, cfg.train
+    net = notebook.build(len(task.vocab), m.embed_dim, m.hidden_dim, m.num_layers, m.dropout)
+    weights = init_params(m, t.seed)
+    net.load_state_dict({k: torch.from_numpy(v) for k, v in weights.items()})
+
+    def pairs(sentences):
+        return [(task.vocab.encode(s), [SOS, *task.vocab.encode(reverse(s))]) for s in sentences]
+
+    train = DataLoader(pairs(task.splits.train), t.batch_size, shuffle=True,
+                       collate_fn=notebook.collate)  # fmt: skip
+    val = DataLoader(pairs(task.splits.val), 64, collate_fn=notebook.collate)
+    opt = notebook.AdamOptimizer(net.parameters(), lr=t.lr, betas=(t.b1, t.b2), eps=t.eps)
+    for _ in range(epochs):
+        train_loss = notebook.train_epoch(net, train, opt, t.teacher_forcing)
+        net.eval()
+        loss_sum = count = exact = 0
+        with torch.no_grad():
+            for src, tgt in val:
+                out, _ = net(src, tgt, 0.0)  # free-running
+                real = tgt[:, 1:] != PAD
+                n = int(real.sum())
+                loss_sum += float(notebook.compute_loss(out[:, 1:], tgt[:, 1:])) * n
+                count += n
+                right = (out[:, 1:].argmax(-1) == tgt[:, 1:]) | ~real
+                exact += int(right.all(dim=1).sum())
+        yield train_loss, loss_sum / count, exact / len(task.splits.val)
+
+
 def compare(max_notebook_epochs: int = 12) -> tuple[dict, dict]:
     """(ours, the notebook's loop) at the seed preset, as above."""
     ours_ = ours()
-    return ours_, notebook("seed", ours_["val_loss"], max_notebook_epochs)
+    return ours_, notebook_run("seed", ours_["val_loss"], max_notebook_epochs)
 
 
 def main() -> None:

@@ -54,7 +54,7 @@ def measure(folder: Path, lengths: list[int], per_length: int, seed: int, backen
     outputs that stop early."""
     model = Model.load(folder, backend)
     words = probe_words(model.ckpt.vocab)
-    sentences = random_sentences(words, lengths, per_length, np.random.default_rng(seed))
+    sentences = random_sentences(words, lengths, per_length, rng=np.random.default_rng(seed))
     items = model.decode(sentences, restore_unk=False)
     test = model.decode(read_test(folder))
     by_length = {}

@@ -65,7 +65,7 @@ def length_batch(length: int, batch_size: int, seed: int = 0) -> Batch:
     sentences = [tuple(rng.choice(WORDS, length)) for _ in range(batch_size)]
     data = encode_split(sentences, vocab)
     force = rng.random((batch_size, length + 1)) < 0.5
-    return make_batch(data, np.arange(batch_size), batch_size, length + 1, force)
+    return make_batch(data, np.arange(batch_size), batch_size, length=length + 1, force=force)
 
 
 def measure_backend(name: str, cfg: Config, repeats: int = 5, subset: int = 50) -> dict:
@@ -73,8 +73,8 @@ def measure_backend(name: str, cfg: Config, repeats: int = 5, subset: int = 50) 
     bench = importlib.import_module(f"benchmarks.{name}_bench")
     rng = np.random.default_rng(cfg.train.seed)
     splits, vocab, edges, train_data, val, _ = prepare(cfg, rng)
-    epoch = epoch_batches(cfg, train_data, edges, rng)
-    backend = backends.load(name, cfg, len(epoch))
+    epoch = epoch_batches(cfg, data=train_data, edges=edges, rng=rng)
+    backend = backends.load(name, cfg, steps_per_epoch=len(epoch))
     state = [backend.init()]
 
     def train_on(bs):
@@ -83,16 +83,17 @@ def measure_backend(name: str, cfg: Config, repeats: int = 5, subset: int = 50) 
 
     out: dict = {"backend": name, "steps_per_epoch": len(epoch)}
     shapes = {b.src.shape: b for b in epoch}
+    compiled = bench.compilations()
     out["train_step_compile_s"] = [
         bench.compile_train_step(backend, state[0], b) for _, b in sorted(shapes.items())
     ]
+    out["train_step_shapes"] = bench.compilations() - compiled
     for i, which in enumerate(("first", "second"), start=1):  # each with its validation
         c, t = bench.compilations(), time.perf_counter()
         train_on(epoch)
         backend.evaluate(state[0], val)
         out[f"{which}_epoch_s"] = time.perf_counter() - t
         out[f"compiles_epoch_{i}"] = bench.compilations() - c
-    out["train_step_shapes"] = bench.train_step_shapes(backend)
 
     chunk = cfg.train.chunk
     sample = epoch[: max(chunk, subset // chunk * chunk)]  # whole chunks: no padding steps
@@ -135,7 +136,7 @@ def by_length(name: str, cfg: Config, steps_per_epoch: int, repeats: int) -> dic
     would take minutes a call)."""
     bench = importlib.import_module(f"benchmarks.{name}_bench")
     k = min(cfg.train.chunk, LENGTH_CHUNK)
-    short = backends.load(name, cfg.replace(chunk=k), steps_per_epoch)
+    short = backends.load(name, cfg.replace(chunk=k), steps_per_epoch=steps_per_epoch)
     short_state = [short.init()]
 
     def train_short(bs):

@@ -40,11 +40,6 @@ def matmul_seconds(m: int, k: int, n: int, repeats: int = 50) -> float:
     return median_seconds(chain, repeats) / 16
 
 
-def train_step_shapes(backend) -> int:
-    """Eager PyTorch compiles no shapes."""
-    return 0
-
-
 def compile_train_step(backend, state, batch) -> float:
     """Eager PyTorch compiles nothing ahead."""
     return 0.0
@@ -74,7 +69,7 @@ def compiled_step(cfg: Config, batch, repeats: int = 5) -> dict[str, float]:
     backend = Backend(cfg)
     training = backend.init()
     net = training.model
-    step = lambda: train.train_step(training, batch, cfg.train, backend.schedule)  # noqa: E731
+    step = lambda: train.train_step(training, batch, cfg=cfg.train, schedule=backend.schedule)  # noqa: E731
     step()
     eager = median_seconds(step, repeats)
     import torch._inductor.config

@@ -137,7 +137,7 @@ def torch_losses(module: Seq2Seq, batches, cfg: TrainConfig, steps_per_epoch: in
     optimizer = torch_train.make_optimizer(cfg, module.parameters())
     training = torch_train.Training(module.train(), optimizer, torch.Generator())
     schedule = torch_train.learning_rate(cfg, steps_per_epoch)
-    metrics = [torch_train.train_step(training, b, cfg, schedule) for b in batches]
+    metrics = [torch_train.train_step(training, b, cfg=cfg, schedule=schedule) for b in batches]
     return [m["loss_sum"] / m["count"] for m in metrics]
 
 

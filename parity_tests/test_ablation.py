@@ -1,4 +1,4 @@
-"""Attention ablation (revseq.report.ablation): both backends decode with the same fixed weights to
+"""Attention ablation (revseq.task.ablation): both backends decode with the same fixed weights to
 the same tokens, and the rule does replace the model's attention."""
 
 import jax.numpy as jnp
@@ -7,7 +7,7 @@ import pytest
 import torch
 from shared import CFG, jax_params, ragged_batch, torch_model
 
-from revseq.report.ablation import fixed_weights
+from revseq.task.ablation import fixed_weights
 from revseq_jax import decode as jdecode
 from revseq_torch import decode as tdecode
 

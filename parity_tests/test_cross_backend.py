@@ -26,7 +26,9 @@ def decode_all(folder: Path, backend: str):
     out = []
     for rows, length in plan(data.lengths, EVAL_BATCH, edges):
         out.append(
-            model.backend.decode(model.params, make_batch(data, rows, EVAL_BATCH, length).src)
+            model.backend.decode(
+                model.params, make_batch(data, rows, EVAL_BATCH, length=length).src
+            )
         )
     return out
 

@@ -77,7 +77,7 @@ def our_batches(pairs, masks) -> list[Batch]:
     for (src, tgt), force in zip(pairs, masks, strict=True):
         B, S = src.shape
         data = Encoded(src.astype(np.int32), tgt[:, 1:].astype(np.int32), np.full(B, S, np.int32))
-        b = make_batch(data, np.arange(B), B, S, force)
+        b = make_batch(data, np.arange(B), B, length=S, force=force)
         assert (b.tgt_in == tgt[:, :-1]).all() and (b.tgt_out == tgt[:, 1:]).all()
         out.append(b)
     return out

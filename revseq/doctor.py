@@ -40,7 +40,7 @@ def environment(jax_backend) -> list[str]:
 def _max_diff(a: dict, b: dict) -> tuple[str, float]:
     """The name and size of the largest absolute difference between two dicts of arrays."""
     diffs = {k: float(np.max(np.abs(np.asarray(a[k], float) - np.asarray(b[k], float)))) for k in a}
-    name = max(diffs, key=diffs.get)
+    name = max(diffs, key=lambda k: diffs[k])
     return name, diffs[name]
 
 
@@ -53,11 +53,11 @@ def parity() -> dict:
     cfg = preset("tiny").replace(**vars(PARITY_MODEL), lr=1e-3, lr_schedule="constant")
     rng = np.random.default_rng(0)
     task = run.prepare(cfg, rng)
-    steps = run.epoch_batches(cfg, task.train, task.edges, rng)[:PARITY_STEPS]
+    steps = run.epoch_batches(cfg, data=task.train, edges=task.edges, rng=rng)[:PARITY_STEPS]
     weights = init_params(cfg.model, seed=0)
     out = {}
     for name in ("jax", "torch"):
-        backend = backends.load(name, cfg, len(steps))
+        backend = backends.load(name, cfg, steps_per_epoch=len(steps))
         with backend.exact_matmuls():
             state, sums = backend.train_epoch(backend.start(weights), steps)
             params = backend.params(state)
@@ -83,8 +83,8 @@ def speed(cfg: Config, steps: int = 50) -> dict:
     milliseconds to decode the test split greedily (medians of 3 after a warm-up)."""
     rng = np.random.default_rng(0)
     task = run.prepare(cfg, rng)
-    batches = run.epoch_batches(cfg, task.train, task.edges, rng)[:steps]
-    backend = backends.load("jax", cfg, len(batches))
+    batches = run.epoch_batches(cfg, data=task.train, edges=task.edges, rng=rng)[:steps]
+    backend = backends.load("jax", cfg, steps_per_epoch=len(batches))
     state = [backend.start(init_params(cfg.model, 0))]
 
     def train():
@@ -96,7 +96,9 @@ def speed(cfg: Config, steps: int = 50) -> dict:
     params = backend.params(state[0])
     test = task.splits.test
     decode_s = _warm_median(
-        lambda: evaluation.decode(backend, params, task.vocab, test, task.edges)
+        lambda: evaluation.decode(
+            backend, params, vocab=task.vocab, sentences=test, edges=task.edges
+        )
     )
     return {"train_sentences_per_s": rows / train_s, "decode_ms": 1e3 * decode_s, "n": len(test)}
 

@@ -12,6 +12,7 @@ import socket
 import stat
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from revseq.errors import RevseqError
@@ -121,11 +122,14 @@ class FolderLock:
         return False
 
 
+WRITER_S = 2.0  # how long a FIFO read waits for its writer to open it
+
+
 def read_bytes_once(path: Path, limit: int, idle_s: float = 60.0) -> bytes:
     """The bytes of a file, a pipe or a process substitution (`<(cat f)`), read once and at most
     `limit` of them; RevseqError naming the cause for a folder, a device, a file over the
     limit, or a pipe that stays silent for idle_s seconds. Never blocks on a FIFO without a
-    writer (it reads as empty)."""
+    writer: one that no writer opens within WRITER_S seconds reads as empty."""
     path = Path(path)
     try:
         mode = os.stat(path).st_mode
@@ -136,7 +140,9 @@ def read_bytes_once(path: Path, limit: int, idle_s: float = 60.0) -> bytes:
     if not (stat.S_ISREG(mode) or stat.S_ISFIFO(mode)):
         raise RevseqError(f"{path} is a device or socket, not a text file")
     fd = os.open(path, os.O_RDONLY | (os.O_NONBLOCK if stat.S_ISFIFO(mode) else 0))
-    chunks, size = [], 0
+    opened = time.monotonic()
+    chunks: list[bytes] = []
+    size = 0
     try:
         while size <= limit:
             try:
@@ -145,7 +151,10 @@ def read_bytes_once(path: Path, limit: int, idle_s: float = 60.0) -> bytes:
                 if not select.select([fd], [], [], idle_s)[0]:
                     raise RevseqError(f"{path}: no data for {idle_s:.0f} s") from None
                 continue
-            if not chunk:
+            if not chunk:  # the end; or a FIFO whose writer has not opened it yet: wait a little
+                if stat.S_ISFIFO(mode) and not chunks and time.monotonic() < opened + WRITER_S:
+                    time.sleep(0.05)
+                    continue
                 return b"".join(chunks)
             chunks.append(chunk)
             size += len(chunk)

@@ -15,11 +15,11 @@ from pathlib import Path
 
 from revseq.errors import RevseqError, RevseqWarning
 from revseq.report import evaluation, trained_range
-from revseq.report.metrics import Decoded
 from revseq.task.as_typed import restore
 from revseq.task.batching import edges_for
 from revseq.task.conventions import MAX_BEAM, MAX_WORDS
 from revseq.task.data import Sentence, split_words
+from revseq.task.decoded import Decoded
 from revseq.training import backends, checkpoint
 
 
@@ -63,8 +63,8 @@ class Model:
         words = [split_words(s) for s in sentences]
         self._refuse_beyond_limits(words, beam)
         self.warn([w for w in words if w])
-        options = {"beam": beam, "length_penalty": length_penalty, "restore_unk": not keep_unk}
-        decoded = iter(self.decode([w for w in words if w], **options))
+        decoded = iter(self.decode([w for w in words if w], not keep_unk, beam=beam,
+                                   length_penalty=length_penalty))  # fmt: skip
         return [" ".join(next(decoded).prediction) if w else "" for w in words]
 
     def _refuse_beyond_limits(self, sentences: Sequence[Sentence], beam: int) -> None:
@@ -89,7 +89,7 @@ class Model:
         """A RevseqWarning for each caveat on these sentences: lengths outside those the model
         was trained on, words it mostly does not know (revseq.report.trained_range)."""
         cfg, vocab = self.ckpt.config, self.ckpt.vocab
-        for line in trained_range.warnings(sentences, cfg, vocab, self.measured):
+        for line in trained_range.warnings(sentences, cfg=cfg, vocab=vocab, measured=self.measured):
             warnings.warn(line, RevseqWarning, stacklevel=3)
 
     def decode(
@@ -106,15 +106,15 @@ class Model:
         default), each predicted word is written as the source word it copies, as typed, and
         each <UNK> as the unknown source word it attends to (revseq.task.as_typed); without,
         the vocabulary's words and <UNK>s the model emitted. attention "uniform" or "mirror":
-        greedy with every step's weights fixed by that rule (revseq.report.ablation)."""
+        greedy with every step's weights fixed by that rule (revseq.task.ablation)."""
         self._refuse_beyond_limits(sentences, beam)
         data = self.ckpt.config.data
         items = evaluation.decode(
             self.backend,
             self.params,
-            self.ckpt.vocab,
-            sentences,
-            edges_for(data.max_len, data.min_len, self.ckpt.config.train.length_buckets),
+            vocab=self.ckpt.vocab,
+            sentences=sentences,
+            edges=edges_for(data.max_len, data.min_len, self.ckpt.config.train.length_buckets),
             beam=beam,
             length_penalty=length_penalty,
             attention=attention,

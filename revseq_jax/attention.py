@@ -36,9 +36,10 @@ def windows_transpose(d: jax.Array) -> jax.Array:
     position it was read from."""
     S, width = d.shape[1], d.shape[2]
     pad = width // 2
-    return sum(jnp.pad(d[:, :, i], ((0, 0), (i, width - 1 - i))) for i in range(width))[
-        :, pad : pad + S
-    ]
+    total = jnp.zeros((d.shape[0], S + width - 1), d.dtype)
+    for i in range(width):
+        total = total + jnp.pad(d[:, :, i], ((0, 0), (i, width - 1 - i)))
+    return total[:, pad : pad + S]
 
 
 def location_term(F: jax.Array, U: jax.Array, a_prev: jax.Array) -> jax.Array:

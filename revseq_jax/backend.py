@@ -8,7 +8,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from revseq.report import ablation
+from revseq.task import ablation
+from revseq.task import backend as protocol
 from revseq.task.batching import Batch
 from revseq.task.config import Config
 from revseq.task.init import init_params
@@ -42,8 +43,9 @@ class Backend:
         self._schedule = train.learning_rate(cfg.train, steps_per_epoch)
         self.tx = train.make_optimizer(cfg.train, steps_per_epoch)
         self._train_chunk = train.make_train_chunk(
-            cfg.model, self.tx, cfg.train.skip_nonfinite, cfg.train.compute_dtype
-        )
+            cfg.model, self.tx, skip_nonfinite=cfg.train.skip_nonfinite,
+            compute_dtype=cfg.train.compute_dtype,
+        )  # fmt: skip
         self._key = jax.random.key(cfg.train.seed)
 
     def _place(self, chunk):
@@ -73,6 +75,7 @@ class Backend:
         self,
         state,
         batches: Sequence[Batch],
+        *,
         on_call: Callable[[int, dict], None] = lambda done, sums: None,
         stop: Callable[[], bool] = lambda: False,
         start: dict | None = None,
@@ -103,12 +106,14 @@ class Backend:
         def tree(prefix):
             return model.unflatten({k: arrays[prefix + k] for k in names})
 
-        adam = optim.ScaleByAdamState(arrays["adam.count"], tree("adam.mu."), tree("adam.nu."))
+        count = jnp.asarray(arrays["adam.count"])
+        adam = optim.ScaleByAdamState(count, tree("adam.mu."), tree("adam.nu."))
         state = train.init_state(params, self.tx)
         if "rng.key" in arrays:
-            self._key = jax.random.wrap_key_data(arrays["rng.key"])
+            self._key = jax.random.wrap_key_data(jnp.asarray(arrays["rng.key"]))
         opt_state = optim.with_adam_state(state.opt_state, adam)
-        state = train.TrainState(arrays["step"], params, opt_state, arrays["nonfinite"])
+        step, nonfinite = jnp.asarray(arrays["step"]), jnp.asarray(arrays["nonfinite"])
+        state = train.TrainState(step, params, opt_state, nonfinite)
         return sharding.replicate(state, self.mesh)
 
     def evaluate(self, state, batches: Sequence[Batch]) -> dict:
@@ -130,6 +135,7 @@ class Backend:
         self,
         params: dict,
         src: np.ndarray,
+        *,
         beam: int = 1,
         length_penalty: float = 0.0,
         attention: str = "model",
@@ -137,17 +143,17 @@ class Backend:
         """Tokens [B, T] and attention [B, T, S] as numpy: greedy for beam 1, else the best
         hypothesis of a beam search of that width (revseq_jax.beam). attention "uniform" or
         "mirror" decodes greedily with every step's weights fixed by that rule instead of the
-        model's (revseq.report.ablation)."""
+        model's (revseq.task.ablation)."""
         ablation.check(attention, beam)
         if attention != ablation.MODEL:
             place = lambda x: sharding.split(x, self.mesh)  # noqa: E731
             return greedy_decode_with_attention(params, self.cfg.model, src, attention, place)
         if beam == 1:
-            src, blank = sharding.split((src, np.zeros_like(src)), self.mesh)
-            tokens, weights = greedy_decode(params, self.cfg.model, src, blank)
+            placed, blank = sharding.split((src, np.zeros_like(src)), self.mesh)
+            tokens, weights = greedy_decode(params, self.cfg.model, placed, blank)
         else:
-            src = sharding.split(src, self.mesh)
-            tokens, _, weights = beam_search(params, self.cfg.model, src, beam, length_penalty)
+            placed = sharding.split(src, self.mesh)
+            tokens, _, weights = beam_search(params, self.cfg.model, placed, beam, length_penalty)
         return sharding.fetch(tokens), sharding.fetch(weights)
 
     def describe(self) -> list[str]:
@@ -178,3 +184,7 @@ class Backend:
         check_shapes(arrays, self.cfg.model)
         params = model.unflatten({k: np.asarray(v) for k, v in arrays.items()})
         return sharding.replicate(params, self.mesh)
+
+
+# mypy proves that this class satisfies the protocol every caller relies on.
+_conforms: type[protocol.Backend] = Backend

@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from revseq.report import ablation
+from revseq.task import ablation
 from revseq.task.config import ModelConfig
 from revseq.task.conventions import EXTRA_STEPS, exact_and_aligned, live_steps
 from revseq.task.vocab import PAD, SOS
@@ -69,7 +69,7 @@ def _greedy_with_weights(params: dict, cfg: ModelConfig, src: jax.Array, fixed: 
 
 def greedy_decode_with_attention(params: dict, cfg: ModelConfig, src, rule: str, place=None):
     """Greedy decoding of src [B, S] (numpy) with every step attending by `rule`
-    (revseq.report.ablation: "uniform" or "mirror") instead of the model's attention -> numpy tokens
+    (revseq.task.ablation: "uniform" or "mirror") instead of the model's attention -> numpy tokens
     [B, T] (PAD after EOS) and the weights used [B, T, S] (0 there), T = S + EXTRA_STEPS, as
     greedy_decode. `place` puts the inputs on the devices (the backend's mesh; default: the
     default device)."""

@@ -172,7 +172,7 @@ def step(params, cfg, h, y_prev, memory, drop=None, fixed=None, a_prev=None):
 
     Attention uses the previous top-layer state; the GRU reads [embedding; context]. drop holds
     this step's dropout masks (emb [B, E], layers [L-1, B, H]); None is evaluation. fixed
-    [B, S], if given, replaces the step's attention weights (revseq.report.ablation). a_prev [B, S]:
+    [B, S], if given, replaces the step's attention weights (revseq.task.ablation). a_prev [B, S]:
     location attention's previous weights (memory.prior at the first step, then the attention
     the step returned); None for bahdanau.
     """
@@ -333,7 +333,8 @@ def _loop_bwd(cfg: ModelConfig, res: Residuals, cotangents):
         d["attention"]["F"] = {"weight": DLOC[0].sum(0)[:, None, :]}  # (1a)
         d["attention"]["U"] = {"weight": DLOC[1].sum(0)}  # (1b)
     denc = jnp.einsum("tbs,tbh->bsh", res.a, DCTX)  # (5)
-    dmemory = Memory(dkeys, denc, None, dgate_table, dembedding, dprior)
+    # A cotangent of Memory: None where no gradient flows (the mask; a table not used).
+    dmemory = Memory(dkeys, denc, None, dgate_table, dembedding, dprior)  # type: ignore[arg-type]
     return dparams, dmemory, dh0, None
 
 

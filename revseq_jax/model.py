@@ -129,10 +129,10 @@ def forward(
     """
     B, T = tgt_in.shape
     dropout = key is not None and cfg.dropout > 0
-    k_enc, k_dec = jax.random.split(key) if dropout else (None, None)
+    k_enc, k_dec = jax.random.split(key) if key is not None and dropout else (None, None)
     enc, h = encode(params, cfg, src, k_enc)
     memory = prepare_memory(params, cfg, enc, src != PAD)
-    masks = dropout_masks(k_dec, cfg, B, T) if dropout else None
+    masks = dropout_masks(k_dec, cfg, B, T) if k_dec is not None else None
     return decoder_loop(params, cfg, memory, decoder_start(params, cfg, h), tgt_in, force, masks)
 
 

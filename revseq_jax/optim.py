@@ -27,13 +27,13 @@ class EmptyState(NamedTuple):
 class ScaleByScheduleState(NamedTuple):
     """How many updates a schedule has scaled."""
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # optax's field name shadows tuple.count
 
 
 class ScaleByAdamState(NamedTuple):
     """Step count and the first and second moment estimates."""
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # optax's field name shadows tuple.count
     mu: Any
     nu: Any
 

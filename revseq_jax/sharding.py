@@ -76,7 +76,7 @@ def split_sharding(shape: tuple[int, ...], mesh: Mesh, axis: int = 0) -> NamedSh
 
 def local_rows(x: np.ndarray, where: NamedSharding, axis: int) -> np.ndarray:
     """This process's rows of x along `axis` under the sharding (one contiguous block)."""
-    spans = [i[axis] for i in where.addressable_devices_indices_map(x.shape).values()]
+    spans = [i[axis] for i in where.addressable_devices_indices_map(x.shape).values() if i]
     start, stop = min(s.start or 0 for s in spans), max(s.stop or x.shape[axis] for s in spans)
     return x[(slice(None),) * axis + (slice(start, stop),)]
 

@@ -39,7 +39,7 @@ def make_optimizer(cfg: TrainConfig, steps_per_epoch: int) -> optim.GradientTran
 def learning_rate(cfg: TrainConfig, steps_per_epoch: int) -> float | Callable:
     """The rate, a constant or a schedule of the updates made: after `warmup` steps rising from
     0, cfg.lr, constant or cosine-decayed to 0 at the end of the run."""
-    lr = cfg.lr
+    lr: float | Callable = cfg.lr
     if cfg.lr_schedule == "cosine":
         lr = optim.cosine_decay_schedule(cfg.lr, cfg.total_steps(steps_per_epoch) - cfg.warmup)
     return optim.linear_warmup(lr, cfg.lr, cfg.warmup) if cfg.warmup else lr
@@ -82,6 +82,7 @@ def keep_if(cond: jax.Array, new, old):
 def train_step_fn(
     cfg: ModelConfig,
     tx: optim.GradientTransformation,
+    *,
     skip_nonfinite: bool = False,
     compute_dtype: str | None = None,
 ) -> Callable:
@@ -94,7 +95,7 @@ def train_step_fn(
     last finite one for the caller to report and stop. compute_dtype: see loss_fn.
     """
 
-    def train_step(state: TrainState, batch: Batch, key: jax.Array, live: jax.Array = True):
+    def train_step(state: TrainState, batch: Batch, key: jax.Array, live: jax.Array | bool = True):
         k = jax.random.fold_in(jax.random.fold_in(key, 1), state.step) if cfg.dropout else None
         (loss, count), grads = jax.value_and_grad(loss_fn, has_aux=True)(
             state.params, cfg, batch, k, compute_dtype
@@ -120,25 +121,28 @@ def train_step_fn(
 def make_train_step(
     cfg: ModelConfig,
     tx: optim.GradientTransformation,
+    *,
     skip_nonfinite: bool = False,
     compute_dtype: str | None = None,
-) -> Callable:
+) -> jax.stages.Wrapped:
     """train_step_fn jitted, the state's buffers donated."""
-    return jax.jit(train_step_fn(cfg, tx, skip_nonfinite, compute_dtype), donate_argnums=0)
+    step = train_step_fn(cfg, tx, skip_nonfinite=skip_nonfinite, compute_dtype=compute_dtype)
+    return jax.jit(step, donate_argnums=0)
 
 
 def make_train_chunk(
     cfg: ModelConfig,
     tx: optim.GradientTransformation,
+    *,
     skip_nonfinite: bool = False,
     compute_dtype: str | None = None,
-) -> Callable:
+) -> jax.stages.Wrapped:
     """train_chunk(state, batches, live, key) -> (state, summed metrics): train_step over a
     chunk of K stacked batches [K, B, ...] in one compiled call (a lax.scan), so a small model
     does not pay Python dispatch per step. Steps where live [K] is False change nothing (they
     pad the last chunk of a length to K). Jitted, the state's buffers donated.
     """
-    step = train_step_fn(cfg, tx, skip_nonfinite, compute_dtype)
+    step = train_step_fn(cfg, tx, skip_nonfinite=skip_nonfinite, compute_dtype=compute_dtype)
 
     def train_chunk(state: TrainState, batches: Batch, live: jax.Array, key: jax.Array):
         def body(state, xs):
@@ -195,15 +199,15 @@ def train_epoch(
             break
         state, metrics = train_chunk(state, *place((stacked, live)), key)
         if pending:
-            total = _report(*pending, total, on_call)
+            total = _report(*pending, total, on_call=on_call)
         done += int(live.sum())
         pending = (done, metrics)
     if pending:
-        total = _report(*pending, total, on_call)
+        total = _report(*pending, total, on_call=on_call)
     return state, {**total, "batches": done}
 
 
-def _report(done: int, metrics: dict, total: dict, on_call) -> dict:
+def _report(done: int, metrics: dict, total: dict, *, on_call) -> dict:
     """One call's metrics fetched, handed to on_call, and added onto the epoch's sums."""
     sums = add_up([jax.device_get(metrics)])
     on_call(done, sums)

@@ -62,8 +62,9 @@ class LocationAttention(BahdanauAttention):
         self.F = nn.Conv1d(1, filters, width, padding=width // 2, bias=False)
         self.U = nn.Linear(filters, hidden_dim, bias=False)
 
-    def location_term(self, a_prev: torch.Tensor) -> torch.Tensor:
+    def location_term(self, a_prev: torch.Tensor | None) -> torch.Tensor:
         """U (F * a_prev): a_prev [B, S] -> [B, S, H]."""
+        assert a_prev is not None, "location attention reads the previous step's weights"
         f = self.F(a_prev[:, None, :]).transpose(1, 2)  # B x S x k
         return self.U(f)
 

@@ -10,7 +10,8 @@ import numpy as np
 import torch
 
 from revseq.errors import RevseqError
-from revseq.report import ablation
+from revseq.task import ablation
+from revseq.task import backend as protocol
 from revseq.task.batching import Batch
 from revseq.task.config import Config
 from revseq.task.init import init_params
@@ -51,6 +52,7 @@ class Backend:
         self,
         state,
         batches: Sequence[Batch],
+        *,
         on_call: Callable[[int, dict], None] = lambda done, sums: None,
         stop: Callable[[], bool] = lambda: False,
         start: dict | None = None,
@@ -58,8 +60,8 @@ class Backend:
         """A pass over the batches until stop() -> (state, metric sums added onto `start`:
         "loss_sum", "count", "grad_norm", "updates", "nonfinite", and "batches" run);
         on_call(batches done, sums) after each `chunk` steps (JAX's compiled call)."""
-        sums = train.train_epoch(state, batches, self.cfg.train, self.schedule, on_call=on_call,
-                                 stop=stop, start=start)  # fmt: skip
+        sums = train.train_epoch(state, batches, cfg=self.cfg.train, schedule=self.schedule,
+                                 on_call=on_call, stop=stop, start=start)  # fmt: skip
         return state, sums
 
     def snapshot(self, state: train.Training) -> dict[str, np.ndarray]:
@@ -105,6 +107,7 @@ class Backend:
         self,
         params: model.Seq2Seq,
         src: np.ndarray,
+        *,
         beam: int = 1,
         length_penalty: float = 0.0,
         attention: str = "model",
@@ -112,16 +115,20 @@ class Backend:
         """Tokens [B, T] and attention [B, T, S] as numpy: greedy for beam 1, else the best
         hypothesis of a beam search of that width (revseq_torch.beam). attention "uniform" or
         "mirror" decodes greedily with every step's weights fixed by that rule instead of the
-        model's (revseq.report.ablation)."""
+        model's (revseq.task.ablation)."""
         ablation.check(attention, beam)
-        src = torch.from_numpy(np.asarray(src))
+        tokens_in = torch.from_numpy(np.asarray(src))
         if attention != ablation.MODEL:
-            return greedy_decode_with_attention(params, src, attention)
+            return greedy_decode_with_attention(params, tokens_in, attention)
         if beam == 1:
-            tokens, weights = greedy_decode(params, src)
+            tokens, weights = greedy_decode(params, tokens_in)
         else:
-            tokens, _, weights = beam_search(params, src, beam, length_penalty)
+            tokens, _, weights = beam_search(params, tokens_in, beam, length_penalty)
         return tokens.numpy(), weights.numpy()
+
+    def describe(self) -> list[str]:
+        """A line naming torch's version and the device this backend uses."""
+        return [f"torch {torch.__version__}: this backend uses {self.where}"]
 
     @staticmethod
     @contextlib.contextmanager
@@ -152,3 +159,7 @@ class Backend:
         cfg = dataclasses.replace(self.cfg.model, dropout=0.0)
         dtype = torch.from_numpy(np.asarray(next(iter(arrays.values())))).dtype
         return model.load_params(model.build(cfg).to(dtype), arrays).eval()
+
+
+# mypy proves that this class satisfies the protocol every caller relies on.
+_conforms: type[protocol.Backend] = Backend

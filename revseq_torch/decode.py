@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from revseq.report import ablation
+from revseq.task import ablation
 from revseq.task.conventions import EXTRA_STEPS, exact_and_aligned, live_steps
 from revseq.task.vocab import PAD, SOS
 from revseq_torch.losses import masked_cross_entropy
@@ -43,7 +43,7 @@ def greedy_decode(model: Seq2Seq, src: torch.Tensor) -> tuple[torch.Tensor, torc
 
 
 def greedy_decode_with_attention(model: Seq2Seq, src: torch.Tensor, rule: str):
-    """Greedy decoding of src [B, S] with every step attending by `rule` (revseq.report.ablation:
+    """Greedy decoding of src [B, S] with every step attending by `rule` (revseq.task.ablation:
     "uniform" or "mirror") instead of the model's attention -> numpy tokens [B, T] (PAD after
     EOS) and the weights used [B, T, S] (0 there), T = S + EXTRA_STEPS, as greedy_decode. A
     plain loop of model.decoder, in eval mode without autograd."""

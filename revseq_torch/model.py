@@ -80,7 +80,7 @@ class Decoder(nn.Module):
 
         The context comes from the previous top-layer state; the GRU reads [embedding; context].
         keys [B, S, H] is attention.project_keys(enc), enc [B, S, H], mask [B, S] True = real.
-        fixed [B, S], if given, replaces the step's attention weights (revseq.report.ablation).
+        fixed [B, S], if given, replaces the step's attention weights (revseq.task.ablation).
         a_prev [B, S]: location attention's previous weights (None for bahdanau).
         """
         emb = self.dropout(embed(self.embedding, y_prev))  # B x E

@@ -17,7 +17,7 @@ Schedule = Callable[[int], float]
 
 def global_norm(tensors: Iterable[torch.Tensor]) -> torch.Tensor:
     """L2 norm of all tensors taken together."""
-    return torch.sqrt(sum(torch.sum(torch.square(t)) for t in tensors))
+    return torch.sqrt(sum((torch.sum(torch.square(t)) for t in tensors), torch.zeros(())))
 
 
 @torch.no_grad()
@@ -74,7 +74,7 @@ class Adam(torch.optim.Optimizer):
         super().__init__(params, {"lr": lr, "betas": betas, "eps": eps})
 
     @torch.no_grad()
-    def step(self, closure: Callable[[], torch.Tensor] | None = None) -> torch.Tensor | None:
+    def step(self, closure: Callable[[], float] | None = None) -> float | None:  # type: ignore[override]
         """One update of every parameter from its .grad; returns closure()'s loss, if given."""
         loss = None
         if closure is not None:

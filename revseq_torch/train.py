@@ -58,7 +58,7 @@ def loss_fn(model: Seq2Seq, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def train_step(
-    training: Training, batch: Batch, cfg: TrainConfig, schedule: optim.Schedule
+    training: Training, batch: Batch, *, cfg: TrainConfig, schedule: optim.Schedule
 ) -> dict[str, float]:
     """One update in train mode at the rate schedule(updates made) -> {"loss_sum", "count",
     "grad_norm" (before clipping), "updates", "nonfinite"}.
@@ -94,9 +94,9 @@ def train_step(
 def train_epoch(
     training: Training,
     batches: Sequence[Batch],
+    *,
     cfg: TrainConfig,
     schedule: optim.Schedule,
-    *,
     on_call: Callable[[int, dict], None] = lambda done, sums: None,
     stop: Callable[[], bool] = lambda: False,
     start: dict | None = None,
@@ -112,7 +112,7 @@ def train_epoch(
     for batch in batches:
         if stop():
             break
-        metrics = train_step(training, batch, cfg, schedule)
+        metrics = train_step(training, batch, cfg=cfg, schedule=schedule)
         total, done = add_up([metrics], total), done + 1
         call.append(metrics)
         if len(call) == cfg.chunk or done == len(batches):

@@ -37,13 +37,13 @@ def crash_after_steps(load):
         backend = load(*args, **kwargs)
         train_epoch = backend.train_epoch
 
-        def with_point(state, batches, on_call=lambda done, sums: None, *rest):
+        def with_point(state, batches, *, on_call=lambda done, sums: None, **rest):
             def stepped(done, sums):
                 on_call(done, sums)
                 if reached():
                     os.kill(os.getpid(), SIGNAL)
 
-            return train_epoch(state, batches, stepped, *rest)
+            return train_epoch(state, batches, on_call=stepped, **rest)
 
         backend.train_epoch = with_point
         return backend

@@ -1,6 +1,7 @@
 """Helpers shared by the tests."""
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -69,15 +70,22 @@ def run_python(*argv: str, stdin: bytes | None = None, **env: str):
     return subprocess.CompletedProcess(proc.args, proc.returncode, out.decode(), err.decode())
 
 
-def start_python(*argv: str, **env: str) -> subprocess.Popen:
-    """This interpreter with argv started in the repository's root, stdin, stdout and stderr
-    piped (bytes), warnings off, extra environment variables as keywords: the one way the
-    tests start a process."""
+def start_python(*argv: str, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **env: str):
+    """This interpreter with argv started in the repository's root, stdin piped, stdout and
+    stderr piped (bytes) unless given, warnings off, extra environment variables as keywords:
+    the one way the tests start a process -> the Popen."""
     return subprocess.Popen(
         [sys.executable, *argv],
         stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stdout=stdout,
+        stderr=stderr,
         cwd=ROOT,
         env={**os.environ, "PYTHONWARNINGS": "ignore", **env},
     )
+
+
+def accuracy(text: str) -> tuple[float, int, int]:
+    """(percent, correct, total) of the `Exact Match Accuracy: ...` line a run prints."""
+    m = re.search(r"Exact Match Accuracy: (\d+\.\d\d)% \((\d+)/(\d+)\)", text)
+    assert m, text
+    return float(m[1]), int(m[2]), int(m[3])

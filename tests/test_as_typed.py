@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from revseq.report.metrics import Decoded
 from revseq.task.as_typed import restore
 from revseq.task.data import WORDS, reverse, split_words
+from revseq.task.decoded import Decoded
 from revseq.task.vocab import UNK, Vocabulary, normal
 
 VOCAB = Vocabulary(WORDS)

@@ -8,7 +8,7 @@ import torch
 from helpers import random_params
 
 from revseq.errors import RevseqError
-from revseq.report.ablation import fixed_weights, stop
+from revseq.task.ablation import fixed_weights, stop
 from revseq_jax import model as jmodel
 from revseq_torch import model as tmodel
 

@@ -193,7 +193,7 @@ def the_test_set(folder, model: Model):
     sentences = read_test(folder)
     data = encode(sentences, model.ckpt.vocab)
     rows = list(range(len(sentences)))
-    return sentences, make_batch(data, rows, len(rows), int(data.lengths.max())).src
+    return sentences, make_batch(data, rows, len(rows), length=int(data.lengths.max())).src
 
 
 # the second tier: a model of its own, half trained

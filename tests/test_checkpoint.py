@@ -22,7 +22,7 @@ CFG = preset("tiny")
 def saved(tmp_path):
     rng = np.random.default_rng(0)
     params = {k: rng.normal(size=s).astype(np.float32) for k, s in param_shapes(CFG.model).items()}
-    checkpoint.save(tmp_path, params, CFG, Vocabulary(WORDS), {"epoch": 3})
+    checkpoint.save(tmp_path, params, config=CFG, vocab=Vocabulary(WORDS), extra={"epoch": 3})
     return tmp_path, params
 
 
@@ -112,7 +112,7 @@ def test_the_weights_file_alone_is_the_commit_point(saved, tmp_path):
     folder, _ = saved
     rng = np.random.default_rng(1)
     newer = {k: rng.normal(size=s).astype(np.float32) for k, s in param_shapes(CFG.model).items()}
-    checkpoint.save(tmp_path / "b", newer, CFG, Vocabulary(WORDS), {"epoch": 4})
+    checkpoint.save(tmp_path / "b", newer, config=CFG, vocab=Vocabulary(WORDS), extra={"epoch": 4})
     (folder / "best.safetensors").write_bytes((tmp_path / "b" / "best.safetensors").read_bytes())
     ck = checkpoint.load(folder)  # best.json still describes epoch 3
     assert ck.extra == {"epoch": 4}
@@ -136,7 +136,7 @@ def test_the_attention_settings_and_their_weights_round_trip(tmp_path):
     rng = np.random.default_rng(2)
     params = {k: rng.normal(size=s).astype(np.float32) for k, s in param_shapes(cfg.model).items()}
     assert {"decoder.attention.F.weight", "decoder.attention.U.weight", "decoder.h0"} <= set(params)
-    checkpoint.save(tmp_path, params, cfg, Vocabulary(WORDS))
+    checkpoint.save(tmp_path, params, config=cfg, vocab=Vocabulary(WORDS))
     ck = checkpoint.load(tmp_path)
     assert ck.config == cfg and list(ck.params) == list(params)
     m = json.loads((tmp_path / "best.json").read_text())["config"]["model"]
@@ -155,6 +155,6 @@ def test_a_checkpoint_from_before_the_attention_settings_loads_as_bahdanau(saved
     meta = {k: v for k, v in meta.items() if k not in ("format_version", "weights_sha256")}
     new = ("attention", "attention_prior", "location_filters", "location_width", "decoder_init")
     meta["config"]["model"] = {k: v for k, v in meta["config"]["model"].items() if k not in new}
-    checkpoint.write(tmp_path, checkpoint.BEST, params, meta)
+    checkpoint.write(tmp_path, checkpoint.BEST, tensors=params, meta=meta)
     model = checkpoint.load(tmp_path).config.model
     assert (model.attention, model.decoder_init) == ("bahdanau", "encoder") and model == CFG.model

@@ -59,7 +59,7 @@ def report_decodes(backend, params, widths, edges) -> None:
 def test_nothing_compiles_twice(compilations):
     rng = np.random.default_rng(0)
     task = prepare(CFG, rng)
-    batches = epoch_batches(CFG, task.train, task.edges, rng)
+    batches = epoch_batches(CFG, data=task.train, edges=task.edges, rng=rng)
     assert len({b.src.shape for b in batches}) == 2  # two buckets: two train shapes
     backend = Backend(CFG, len(batches))
     state = backend.init()
@@ -67,7 +67,9 @@ def test_nothing_compiles_twice(compilations):
     assert compilations.count >= 2  # the count works
     before = compilations.count
     for _ in range(2):
-        state, _ = backend.train_epoch(state, epoch_batches(CFG, task.train, task.edges, rng))
+        state, _ = backend.train_epoch(
+            state, epoch_batches(CFG, data=task.train, edges=task.edges, rng=rng)
+        )
     assert compilations.count == before  # the train step was compiled for every shape ahead
 
     backend.evaluate(state, task.val_batches)

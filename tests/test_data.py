@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from revseq.errors import RevseqError
-from revseq.task.batching import batches, bucket_edges, encode, make_batch, pad_length, plan
+from revseq.task.batching import batches, edges_for, encode, make_batch, pad_length, plan
 from revseq.task.config import DataConfig
 from revseq.task.data import WORDS, make_splits, reverse
 from revseq.task.vocab import EOS, PAD, SOS, UNK, Vocabulary
@@ -57,12 +57,14 @@ def test_buckets_cover_every_row_once_with_few_shapes():
     v = Vocabulary(WORDS)
     sp = make_splits(DataConfig(n_train=300, n_val=1, n_test=1), np.random.default_rng(0))
     data = encode(sp.train, v)
-    edges = bucket_edges(11, 4, 2)
+    edges = edges_for(10, 3, 2)
     assert edges == (7, 11)
     rng = np.random.default_rng(0)
-    bs = batches(data, 64, edges, rng, teacher_forcing=0.5)
+    bs = batches(data, 64, edges, rng=rng, teacher_forcing=0.5)
     assert {b.src.shape for b in bs} == {(64, 7), (64, 11)}
-    rows = np.concatenate([r for r, _ in plan(data.lengths, 64, edges, np.random.default_rng(0))])
+    rows = np.concatenate(
+        [r for r, _ in plan(data.lengths, 64, edges, rng=np.random.default_rng(0))]
+    )
     assert sorted(rows.tolist()) == list(range(300))
     assert sum(int((b.tgt_out != PAD).sum()) for b in bs) == int(data.lengths.sum())
     force = np.concatenate([b.force.ravel() for b in bs])
@@ -76,7 +78,7 @@ def test_chunks_are_runs_of_one_length_and_chunk_1_is_the_plain_shuffle(chunk):
     still appears once; with chunk 1 the order is the batch-level shuffle itself."""
     lengths = np.random.default_rng(3).integers(4, 12, size=700)
     edges = (7, 11)
-    p = plan(lengths, 16, edges, np.random.default_rng(5), chunk)
+    p = plan(lengths, 16, edges, rng=np.random.default_rng(5), chunk=chunk)
     rows = np.concatenate([r for r, _ in p])
     assert sorted(rows.tolist()) == list(range(700))
     blocks, i = [], 0  # maximal runs of one length: whole chunks, and at most one short one

@@ -78,7 +78,7 @@ def test_a_nonfinite_step_changes_nothing_and_halts_the_rest_unless_skipping(sma
     bs = [clean[0], clean[1], bad, clean[2]]
 
     state, m = train.train_epoch(
-        train.make_train_chunk(small_cfg, tx, skip),
+        train.make_train_chunk(small_cfg, tx, skip_nonfinite=skip),
         train.init_state(params, tx),
         bs,
         key=key,

@@ -21,7 +21,7 @@ TOLERANCE = 0.02
 def losses(compute_dtype: str):
     rng = np.random.default_rng(0)
     task = prepare(CFG, rng)
-    batches = epoch_batches(CFG, task.train, task.edges, rng)[:STEPS]
+    batches = epoch_batches(CFG, data=task.train, edges=task.edges, rng=rng)[:STEPS]
     tx = train.make_optimizer(CFG.train, STEPS)
     state = train.init_state(random_params(CFG.model, 0), tx)
     step = train.make_train_step(CFG.model, tx, compute_dtype=compute_dtype)

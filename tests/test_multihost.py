@@ -5,16 +5,14 @@ one run folder, stop together when one dies, and resume on one process."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-from helpers import ROOT, script
+from helpers import ROOT, script, start_python
 
 from revseq import cli
 
@@ -43,21 +41,17 @@ def losses(run: Path) -> list[tuple[float, float]]:
 def start(tmp: Path, flags: list[str], env: list[dict]) -> list[subprocess.Popen]:
     """Two processes of train.py (tests/crash_train.py where env[i] has REVSEQ_CRASH), output
     in tmp/out{i}, err{i}."""
-    where = ["--coordinator", f"localhost:{cli.free_port()}", "--num-processes", "2"]
+    where = ["--coordinator", f"127.0.0.1:{cli.free_port()}", "--num-processes", "2"]
     return [
-        subprocess.Popen(
-            [
-                sys.executable,
-                str(CRASH if "REVSEQ_CRASH" in e else ROOT / "scripts/train.py"),
-                *flags,
-                *where,
-                "--process-id",
-                str(i),
-            ],
-            cwd=ROOT,
-            env={**os.environ, "PYTHONWARNINGS": "ignore", **e},
+        start_python(
+            str(CRASH if "REVSEQ_CRASH" in e else ROOT / "scripts/train.py"),
+            *flags,
+            *where,
+            "--process-id",
+            str(i),
             stdout=open(tmp / f"out{i}", "w"),
             stderr=open(tmp / f"err{i}", "w"),
+            **e,
         )
         for i, e in enumerate(env)
     ]

@@ -33,8 +33,8 @@ def test_a_nan_in_epoch_2_stops_the_run_there_and_keeps_best_and_last(tmp_path, 
     monkeypatch.setattr(Backend, "train_epoch", poisoned)
     rng = np.random.default_rng(CFG.train.seed)
     task = run.prepare(CFG, rng)
-    run.epoch_batches(CFG, task.train, task.edges, rng)  # epoch 1's draws
-    epoch2 = run.epoch_batches(CFG, task.train, task.edges, rng)
+    run.epoch_batches(CFG, data=task.train, edges=task.edges, rng=rng)  # epoch 1's draws
+    epoch2 = run.epoch_batches(CFG, data=task.train, edges=task.edges, rng=rng)
     step = 1 + next(i for i, b in enumerate(epoch2) if (b.src == word).any())
 
     with pytest.raises(RevseqError, match=f"at epoch 2, step {step} of {len(epoch2)}"):
@@ -49,5 +49,5 @@ def test_a_checkpoint_with_nan_is_refused_before_anything_is_written(tmp_path):
     params = {k: np.zeros(s, np.float32) for k, s in param_shapes(CFG.model).items()}
     params["decoder.fc.bias"][0] = np.inf
     with pytest.raises(RevseqError, match=r"decoder\.fc\.bias holds NaN or Inf"):
-        checkpoint.save(tmp_path, params, CFG, Vocabulary(WORDS))
+        checkpoint.save(tmp_path, params, config=CFG, vocab=Vocabulary(WORDS))
     assert not list(tmp_path.iterdir())

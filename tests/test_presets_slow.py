@@ -2,8 +2,7 @@
 
 import numpy as np
 import pytest
-from helpers import script
-from test_scripts import accuracy
+from helpers import accuracy, script
 
 from revseq.inference import Model
 from revseq.report.metrics import accuracy_by_length
@@ -40,7 +39,7 @@ def test_the_long_preset_reverses_every_length_from_1_to_30_words(tmp_path):
     model = Model.load(out, "jax")
     words = task_words(model.ckpt.config.data.n_words)
     lengths = [1, 2, *range(11, 31)]
-    sentences = random_sentences(words, lengths, 100, np.random.default_rng(7))
+    sentences = random_sentences(words, lengths, 100, rng=np.random.default_rng(7))
     by_length = accuracy_by_length(model.decode(sentences, restore_unk=False))
     low = {n: f"{c}/{t}" for n, (c, t) in by_length.items() if c < 0.99 * t}
     assert not low, f"under 99 % at {low}"

@@ -13,7 +13,6 @@ from revseq.report.analysis import (
 )
 from revseq.report.markdown import accuracy_line, example, markdown
 from revseq.report.metrics import (
-    Decoded,
     attention_by_position,
     attention_stats,
     error_analysis,
@@ -22,6 +21,7 @@ from revseq.report.metrics import (
 )
 from revseq.report.probes import Evidence, ablate
 from revseq.task.config import DataConfig
+from revseq.task.decoded import Decoded
 
 
 def perfect(words):
@@ -137,7 +137,7 @@ def test_ablate_decodes_the_test_sources_under_each_fixed_rule():
 
     assert ablate(greedy, test) == {"model": (1, 2), "uniform": (0, 2), "mirror": (2, 2)}
     assert [r for r, _ in calls] == ["uniform", "mirror"]
-    assert calls[0][1] == [["the", "cat", "sat"], ["red", "car"]]
+    assert calls[0][1] == [("the", "cat", "sat"), ("red", "car")]
     calls.clear()
     assert ablate(greedy, test, test_is_greedy=False)["model"] == (0, 2)  # decoded again
     assert [r for r, _ in calls] == ["model", "uniform", "mirror"]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import run_module, script
+from helpers import accuracy, run_module, script
 
 from revseq.inference import Model
 from revseq.task.config import ModelConfig
@@ -25,12 +25,6 @@ from revseq.training.run_folder import read_test
 def run_dir(trained_run) -> Path:
     """`train.py --backend jax --preset tiny`, run once per session (a few seconds of training)."""
     return trained_run("jax", "tiny")
-
-
-def accuracy(text: str) -> tuple[float, int, int]:
-    m = re.search(r"Exact Match Accuracy: (\d+\.\d\d)% \((\d+)/(\d+)\)", text)
-    assert m, text
-    return float(m[1]), int(m[2]), int(m[3])
 
 
 def test_train_logs_each_epoch_reaches_high_accuracy_and_writes_the_run_folder(run_dir):
@@ -179,14 +173,17 @@ def _other_shapes(folder):
     _, meta = checkpoint.read(folder, "best")
     small = ModelConfig(**{**meta["config"]["model"], "hidden_dim": 32})
     checkpoint.write(
-        folder, "best", {k: np.zeros(s, np.float32) for k, s in param_shapes(small).items()}, meta
+        folder,
+        "best",
+        tensors={k: np.zeros(s, np.float32) for k, s in param_shapes(small).items()},
+        meta=meta,
     )
 
 
 def _last_of_other_settings(folder):
     tensors, meta = checkpoint.read(folder, "last")
     meta["config"]["train"]["lr"] = 0.5
-    checkpoint.write(folder, "last", tensors, meta)
+    checkpoint.write(folder, "last", tensors=tensors, meta=meta)
 
 
 def _pickle_file(folder):
@@ -201,7 +198,7 @@ def _huge_max_len(folder):
     """A sound checkpoint whose header says it trained on sentences of up to 100,000 words."""
     tensors, meta = checkpoint.read(folder, "best")
     meta["config"]["data"]["max_len"] = 100_000
-    checkpoint.write(folder, "best", tensors, meta)
+    checkpoint.write(folder, "best", tensors=tensors, meta=meta)
 
 
 def _record_says_torch(folder):

@@ -25,33 +25,35 @@ def words(n: int, word: str = "cat") -> tuple[str, ...]:
 
 
 def test_a_sentence_in_range_of_known_words_gets_no_warning():
-    assert caveats([words(5)], CFG, VOCAB, MEASURED) == []
+    assert caveats([words(5)], cfg=CFG, vocab=VOCAB, measured=MEASURED) == []
 
 
 @pytest.mark.parametrize("n, side", [(15, "longer"), (1, "shorter")])
 def test_one_sentence_out_of_range_names_the_trained_lengths_and_the_measured_figure(n, side):
-    [line] = caveats([words(n)], CFG, VOCAB, MEASURED)
+    [line] = caveats([words(n)], cfg=CFG, vocab=VOCAB, measured=MEASURED)
     assert f"{n} word" in line and side in line and "trained on (3-10 words)" in line
     assert f"0.0 % at {n} word" in line and "--preset long" in line
 
 
 def test_a_location_model_is_not_sent_to_the_long_preset_and_unmeasured_lengths_say_nothing():
-    [line] = caveats([words(45)], preset("long"), VOCAB, {})
+    [line] = caveats([words(45)], cfg=preset("long"), vocab=VOCAB, measured={})
     assert "trained on (3-10 words)" in line and "--preset long" not in line
     assert "exact match" not in line
 
 
 def test_several_sentences_get_one_summary_line():
-    [line] = caveats([words(5), words(12), words(1), words(7)], CFG, VOCAB, MEASURED)
+    [line] = caveats(
+        [words(5), words(12), words(1), words(7)], cfg=CFG, vocab=VOCAB, measured=MEASURED
+    )
     assert line.startswith("2 of 4 sentences are outside the lengths") and "0.0 % at 1 word" in line
 
 
 def test_a_sentence_mostly_of_unknown_words_says_they_are_copied():
     s = ("the", "zq", "xv", "kw", "cat")
-    assert caveats([s], CFG, VOCAB, {}) == [
+    assert caveats([s], cfg=CFG, vocab=VOCAB, measured={}) == [
         "3 of 5 words unknown to this model: they are copied by attention"
     ]
-    assert caveats([("the", "zq", "cat")], CFG, VOCAB, {}) == []
+    assert caveats([("the", "zq", "cat")], cfg=CFG, vocab=VOCAB, measured={}) == []
 
 
 def test_the_figures_file_of_a_run_reads_back_and_a_missing_one_is_empty(trained_run, tmp_path):

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from revseq.inference import Model
-from revseq.report.metrics import Decoded
 from revseq.task.as_typed import restore as restore_unknown
 from revseq.task.data import WORDS, reverse
+from revseq.task.decoded import Decoded
 from revseq.task.vocab import Vocabulary
 
 VOCAB = Vocabulary(WORDS)

@@ -30,7 +30,7 @@ def read_vocab(path: Path) -> Vocabulary:
         ints = all(isinstance(i, int) for i in data.values())
         if not ints or sorted(data.values()) != list(range(len(data))):
             raise RevseqError(f"{path}: word2idx indices must be 0..{len(data) - 1}")
-        data = sorted(data, key=data.get)
+        data = sorted(data, key=lambda word: data[word])
     return Vocabulary.from_json(data)
 
 
@@ -85,5 +85,6 @@ def main(args) -> None:
         raise RevseqError(f"{args.out} already holds a checkpoint")
     data = dataclasses.replace(base.data, n_words=model.vocab_size - 4)
     cfg = type(base)(model=model, data=data, train=base.train)
-    checkpoint.save(args.out, arrays, cfg, vocab, {"imported_from": str(args.state_dict)})
+    extra = {"imported_from": str(args.state_dict)}
+    checkpoint.save(args.out, arrays, config=cfg, vocab=vocab, extra=extra)
     print(f"wrote {args.out}")

@@ -64,7 +64,7 @@ def main(args) -> None:
         ev = probes.gather(
             lambda s: model.decode(s, **options),
             items,
-            model.ckpt.config.data,
+            data=model.ckpt.config.data,
             greedy=lambda s, rule: model.decode(s, attention=rule),
             test_is_greedy=args.beam == 1,
             attention=model.ckpt.config.model.attention,

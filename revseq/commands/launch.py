@@ -63,10 +63,16 @@ def add_arguments(p: cli.ArgumentParser) -> None:
     p.add_argument("flags", nargs="*", help="revseq train's flags, after --")
 
 
+def interrupt(procs: list[subprocess.Popen]) -> None:
+    """Ctrl-C to every process (how SIGTERM to the launcher reaches them)."""
+    for p in procs:
+        p.send_signal(signal.SIGINT)
+
+
 def main(args) -> int:
     procs = start(args.processes, args.flags)
     # Ctrl-C reaches every process of the terminal's group: they stop together, saving
     # `last`; the launcher waits for them instead of dying first.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, lambda *_: [q.send_signal(signal.SIGINT) for q in procs])
+    signal.signal(signal.SIGTERM, lambda *_: interrupt(procs))
     return wait(procs)

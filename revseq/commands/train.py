@@ -103,7 +103,7 @@ def devices_for(flag: int | str | None, processes: Processes) -> int | None:
     given, one device per process."""
     if flag is None:
         return processes.count
-    return None if flag == "all" else flag
+    return None if flag == "all" else int(flag)
 
 
 def add_device_flags(group) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from revseq.report.metrics import (
-    Decoded,
     accuracy_by_length,
     attention_stats,
     error_analysis,
@@ -14,6 +13,7 @@ from revseq.report.metrics import (
     token_accuracy,
 )
 from revseq.report.probes import Evidence
+from revseq.task.decoded import Decoded
 
 # Thresholds that choose the analysis's sentences. Shares are of word-emitting steps.
 HIGH_SHARE = 0.9  # 9 steps in 10 or more on the mirrored word: the pattern is the rule
@@ -27,7 +27,7 @@ REPEATS_ALIGNED = 0.8  # on repeated words, the share that still counts as follo
 # Exact match at every length never trained on for "the model learned the rule" (reversal is
 # the same rule at every length, so a model that learned it reverses the unseen ones as well).
 RULE_EXACT = 0.99
-# The attention ablation (revseq.report.ablation), as shares of the model's own exact match:
+# The attention ablation (revseq.task.ablation), as shares of the model's own exact match:
 NEEDS_ATTENTION = 0.5  # uniform weights keep under half of it: the decoder needs attention
 POINTER_ENOUGH = 0.9  # the mirrored one-hot keeps 90 % or more: that position is enough
 
@@ -103,7 +103,7 @@ def _alignment(s: dict, correct: int, total: int) -> str:
 
 def attention_role(ablation: dict[str, tuple[int, int]]) -> str:
     """What the decoder needs its attention for, from test exact match under the model's
-    own attention and under the fixed rules of revseq.report.ablation ({rule: (correct, total)})."""
+    own attention and under the fixed rules of revseq.task.ablation ({rule: (correct, total)})."""
     if not ablation:
         return "Not measured: no attention ablation was run for this report."
     (mc, t), uc, rc = ablation["model"], ablation["uniform"][0], ablation["mirror"][0]
@@ -212,13 +212,13 @@ def rule_verdict(ev: Evidence) -> str:
     rates = {n: c / t for n, (c, t) in accuracy_by_length(ev.unseen).items()}
     if not rates:
         return "No unseen length was probed, so this cannot say whether the model learned the rule."
-    worst = min(rates, key=rates.get)
+    worst = min(rates, key=lambda n: rates[n])
     failing = [n for n, r in rates.items() if r < RULE_EXACT]
     lowest = f"lowest {pct(rates[worst])} at {worst} word{'s' * (worst > 1)}"
     if not failing:
         return (
             f"The model learned the rule, not the lengths: exact match is at least "
-            f"{pct(RULE_EXACT)} at every length it never trained on ({_spans(rates)} words; "
+            f"{pct(RULE_EXACT)} at every length it never trained on ({_spans(list(rates))} words; "
             f"{lowest})."
         )
     return (

@@ -3,7 +3,7 @@ line, the tables, and the analysis (revseq.report.analysis) in its place."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from revseq.report.analysis import (
     analysis,
@@ -15,7 +15,6 @@ from revseq.report.analysis import (
     summarise,
 )
 from revseq.report.metrics import (
-    Decoded,
     accuracy_by_length,
     attention_by_position,
     attention_stats,
@@ -26,6 +25,7 @@ from revseq.report.metrics import (
 )
 from revseq.report.probes import PER_LENGTH, Evidence
 from revseq.task.config import Config
+from revseq.task.decoded import Decoded
 
 
 def example(i: int, d: Decoded) -> str:
@@ -60,7 +60,7 @@ def by_length_table(items: Sequence[Decoded]) -> str:
     return "\n".join(rows)
 
 
-def errors_table(slices: dict[str, Sequence[Decoded]]) -> str:
+def errors_table(slices: Mapping[str, Sequence[Decoded]]) -> str:
     """Markdown table: per slice, how many sentences are wrong and how."""
     stats = {name: error_analysis(items) for name, items in slices.items()}
     rows = [
@@ -114,7 +114,7 @@ def training_table(history: Sequence[dict]) -> str:
 
 
 def ablation_table(ablation: dict[str, tuple[int, int]]) -> str:
-    """Markdown table of test exact match under each attention rule (revseq.report.ablation)."""
+    """Markdown table of test exact match under each attention rule (revseq.task.ablation)."""
     if not ablation:
         return "Not measured."
     labels = {

@@ -11,23 +11,11 @@ from __future__ import annotations
 import itertools
 from collections import Counter, defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-
-@dataclass(frozen=True)
-class Decoded:
-    """One sentence: its source words, reference, prediction and attention [steps, n + 1]."""
-
-    source: tuple[str, ...]
-    reference: tuple[str, ...]
-    prediction: tuple[str, ...]
-    attention: np.ndarray
-
-    @property
-    def match(self) -> bool:
-        return self.prediction == self.reference
+from revseq.task.decoded import Decoded
 
 
 def exact_match(items: Sequence[Decoded]) -> tuple[int, int]:
@@ -180,7 +168,7 @@ def error_analysis(items: Sequence[Decoded]) -> dict:
     skipped           wrong sentences missing a word of their reference (as a multiset)
     too_short / too_long  wrong sentences with fewer / more words than their reference
     """
-    out = {
+    out: dict[str, Any] = {
         "wrong": 0,
         "first_error": defaultdict(int),
         "first_error_from_end": defaultdict(int),

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from revseq.files import atomic_write
 from revseq.report import markdown, trained_range
-from revseq.report.metrics import Decoded
 from revseq.report.probes import Evidence
+from revseq.task.decoded import Decoded
 
 
 def heatmap_example(items: Sequence[Decoded]) -> Decoded:
@@ -74,7 +74,8 @@ def _heatmap(d: Decoded, path: Path, title: str) -> None:
     from revseq.report import plots
 
     steps = [*d.prediction, "<EOS>"][: d.attention.shape[0]]
-    plots.attention_heatmap(d.attention, [*d.source, "<EOS>"], steps, path, title)
+    plots.attention_heatmap(d.attention, source=[*d.source, "<EOS>"], steps=steps, path=path,
+                            title=title)  # fmt: skip
 
 
 def _verdict(d: Decoded) -> str:

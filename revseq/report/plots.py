@@ -27,16 +27,17 @@ def _save(fig: Figure, path: Path) -> None:
 
 def attention_heatmap(
     weights: np.ndarray,
+    *,
     source: Sequence[str],
     steps: Sequence[str],
     path: Path,
     title: str = "Attention weights",
 ) -> None:
     """Heatmap of weights [decoder steps, encoder tokens]: x encoder tokens, y decoder steps."""
-    _save(_heatmap_figure(weights, source, steps, title), path)
+    _save(_heatmap_figure(weights, source=source, steps=steps, title=title), path)
 
 
-def _heatmap_figure(weights, source: Sequence[str], steps: Sequence[str], title: str) -> Figure:
+def _heatmap_figure(weights, *, source: Sequence[str], steps: Sequence[str], title: str) -> Figure:
     """The figure of attention_heatmap, not yet saved."""
     fig = Figure(figsize=(1.0 + 0.6 * len(source), 1.0 + 0.5 * len(steps)))
     ax = fig.subplots()

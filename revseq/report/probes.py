@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from revseq.report.ablation import MODEL, RULES
-from revseq.report.metrics import Decoded, exact_match
+from revseq.report.metrics import exact_match
+from revseq.task.ablation import MODEL, RULES
 from revseq.task.batching import pad_length
 from revseq.task.config import DataConfig
 from revseq.task.data import (
@@ -19,6 +19,7 @@ from revseq.task.data import (
     task_words,
     unseen_lengths,
 )
+from revseq.task.decoded import Decoded
 from revseq.task.vocab import SPECIALS, Vocabulary
 
 PER_LENGTH = 50  # sentences of each unseen length
@@ -34,7 +35,7 @@ class Evidence:
     repeats: list[Decoded]  # one or two distinct words, repeated
     data: DataConfig
     # Test exact match (correct, total) under the model's own attention and each fixed rule
-    # of revseq.report.ablation ("model", "uniform", "mirror"); empty when not measured.
+    # of revseq.task.ablation ("model", "uniform", "mirror"); empty when not measured.
     ablation: dict[str, tuple[int, int]] = field(default_factory=dict)
     attention: str = "bahdanau"  # the model's attention (ModelConfig.attention)
 
@@ -60,7 +61,7 @@ Ablate = Callable[[list[Sentence], str], list[Decoded]]
 def ablate(greedy: Ablate, test: list[Decoded], test_is_greedy: bool = True):
     """{rule: test exact match} with greedy(sentences, attention) decoding under each rule;
     the model's own figure is `test`'s when that was decoded greedily (no decode again)."""
-    sources = [list(d.source) for d in test]
+    sources = [d.source for d in test]
     rules = RULES if test_is_greedy else (MODEL, *RULES)
     out = {MODEL: exact_match(test)} if test_is_greedy else {}
     return out | {rule: exact_match(greedy(sources, rule)) for rule in rules}
@@ -69,6 +70,7 @@ def ablate(greedy: Ablate, test: list[Decoded], test_is_greedy: bool = True):
 def gather(
     decode: Callable[[list[Sentence]], list[Decoded]],
     test: list[Decoded],
+    *,
     data: DataConfig,
     greedy: Ablate | None = None,
     test_is_greedy: bool = True,
@@ -81,7 +83,7 @@ def gather(
     `words`: pass the vocabulary's (probe_words); the default, the generated task's."""
     rng = np.random.default_rng(7)
     words = words or task_words(data.n_words)
-    unseen = random_sentences(words, unseen_lengths(data), PER_LENGTH, rng)
-    repeats = repeated_word_sentences(data, REPEATS, rng, words)
+    unseen = random_sentences(words, unseen_lengths(data), PER_LENGTH, rng=rng)
+    repeats = repeated_word_sentences(data, REPEATS, rng, words=words)
     measured = ablate(greedy, test, test_is_greedy) if greedy else {}
     return Evidence(test, decode(unseen), decode(repeats), data, measured, attention)

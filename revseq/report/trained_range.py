@@ -45,6 +45,7 @@ def read(folder: Path) -> dict[int, tuple[int, int]]:
 
 def warnings(
     sentences: Sequence[Sentence],
+    *,
     cfg: Config,
     vocab: Vocabulary,
     measured: Mapping[int, tuple[int, int]],

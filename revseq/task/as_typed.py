@@ -23,7 +23,7 @@ import dataclasses
 
 import numpy as np
 
-from revseq.report.metrics import Decoded
+from revseq.task.decoded import Decoded
 from revseq.task.vocab import SPECIALS, UNK, Vocabulary
 
 

@@ -7,7 +7,7 @@ jitted step compiles once per bucket. PAD rows and PAD positions carry no weight
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -23,13 +23,18 @@ class Encoded(NamedTuple):
     lengths: np.ndarray
 
 
+# A batch's arrays are numpy on the host and the framework's own (jax.Array, torch.Tensor)
+# inside a backend: the same record in every layer.
+Array = Any
+
+
 class Batch(NamedTuple):
     """One step's input. src [B, S]; tgt_in, tgt_out, force [B, T]; T == S here."""
 
-    src: np.ndarray  # source word ids then EOS, PAD after
-    tgt_in: np.ndarray  # SOS then the reversed words: what a forced decoder step reads
-    tgt_out: np.ndarray  # reversed words then EOS: what each step must predict
-    force: np.ndarray  # bool: step t reads tgt_in[:, t] (True) or its own last prediction
+    src: Array  # source word ids then EOS, PAD after
+    tgt_in: Array  # SOS then the reversed words: what a forced decoder step reads
+    tgt_out: Array  # reversed words then EOS: what each step must predict
+    force: Array  # bool: step t reads tgt_in[:, t] (True) or its own last prediction
 
 
 def encode(sentences: Sequence[Sentence], vocab: Vocabulary) -> Encoded:
@@ -57,12 +62,6 @@ def with_unknowns(data: Encoded, rate: float, rng: np.random.Generator) -> Encod
     return Encoded(src, tgt, data.lengths)
 
 
-def bucket_edges(max_length: int, min_length: int = 1, count: int = 2) -> tuple[int, ...]:
-    """`count` padded lengths evenly spread up to max_length (tokens, EOS included)."""
-    edges = np.ceil(np.linspace(min_length - 1, max_length, count + 1)[1:]).astype(int)
-    return tuple(sorted({int(e) for e in edges}))
-
-
 def pad_length(length: int, edges: Sequence[int]) -> int:
     """The smallest edge that holds `length`; beyond the last edge, the next multiple of 8."""
     for e in edges:
@@ -72,7 +71,12 @@ def pad_length(length: int, edges: Sequence[int]) -> int:
 
 
 def make_batch(
-    data: Encoded, rows: np.ndarray, batch_size: int, length: int, force: np.ndarray | None = None
+    data: Encoded,
+    rows: np.ndarray,
+    batch_size: int,
+    *,
+    length: int,
+    force: np.ndarray | None = None,
 ) -> Batch:
     """Rows of `data` as one batch of shape [batch_size, length]; `force` defaults to all False."""
     src = np.full((batch_size, length), PAD, dtype=np.int32)
@@ -91,6 +95,7 @@ def plan(
     lengths: np.ndarray,
     batch_size: int,
     edges: Sequence[int],
+    *,
     rng: np.random.Generator | None = None,
     chunk: int = 1,
 ) -> list[tuple[np.ndarray, int]]:
@@ -102,7 +107,7 @@ def plan(
     """
     order = np.arange(len(lengths)) if rng is None else rng.permutation(len(lengths))
     bucket_of = np.array([pad_length(int(n), edges) for n in lengths[order]])
-    runs = []
+    runs: list[list[tuple[np.ndarray, int]]] = []
     for length in sorted(set(bucket_of.tolist())):
         rows = order[bucket_of == length]
         bs = [(rows[i : i + batch_size], length) for i in range(0, len(rows), batch_size)]
@@ -116,18 +121,21 @@ def batches(
     data: Encoded,
     batch_size: int,
     edges: Sequence[int],
+    *,
     rng: np.random.Generator | None = None,
     teacher_forcing: float = 0.0,
     chunk: int = 1,
 ) -> list[Batch]:
     """The batches of `plan`; with rng each gets a forcing mask with P(True) = teacher_forcing."""
     out = []
-    for rows, length in plan(data.lengths, batch_size, edges, rng, chunk):
+    for rows, length in plan(data.lengths, batch_size, edges, rng=rng, chunk=chunk):
         force = None if rng is None else rng.random((batch_size, length)) < teacher_forcing
-        out.append(make_batch(data, rows, batch_size, length, force))
+        out.append(make_batch(data, rows, batch_size, length=length, force=force))
     return out
 
 
 def edges_for(max_len: int, min_len: int = 1, count: int = 2) -> tuple[int, ...]:
-    """The `count` bucket lengths used for sentences of min_len..max_len words (+ EOS)."""
-    return bucket_edges(max_len + 1, min_len + 1, count)
+    """The `count` padded lengths (tokens, EOS included) spread evenly over sentences of
+    min_len..max_len words: the shapes a run compiles."""
+    edges = np.ceil(np.linspace(min_len, max_len + 1, count + 1)[1:]).astype(int)
+    return tuple(sorted({int(e) for e in edges}))

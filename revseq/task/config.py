@@ -192,7 +192,7 @@ class Config:
 
     def replace(self, **overrides) -> Config:
         """Copy with flat overrides, each routed to the section that has the field."""
-        sections = {"model": {}, "data": {}, "train": {}}
+        sections: dict[str, dict] = {"model": {}, "data": {}, "train": {}}
         for key, value in overrides.items():
             owner = [s for s in sections if key in _fields(getattr(self, s))]
             if not owner:
@@ -281,6 +281,18 @@ PRESETS: dict[str, Config] = {
     # source <EOS> (the switch that decides it; the decoder's first state did not matter):
     # trained on 3-10 words, it reverses 1-40 (docs/length-generalisation.md, docs/presets.md).
     "long": Config().replace(attention="location", attention_prior="eos"),
+    # Fewer, larger steps, for accelerators, where a step costs about the same at batch 16 as
+    # at 512 (Goyal et al., 2017: a large rate, reached by a warm-up): long's model, 64 steps
+    # of 512 sentences, one compiled call an epoch (docs/presets.md, "Large batches").
+    "large-batch": Config().replace(
+        attention="location",
+        attention_prior="eos",
+        batch_size=512,
+        lr=0.03,
+        warmup=8,
+        steps=64,
+        chunk=32,
+    ),
     # A few seconds: for tests and smoke runs.
     "tiny": Config(
         data=DataConfig(n_train=2000, n_val=200, n_test=200, min_len=3, max_len=6),

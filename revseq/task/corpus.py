@@ -132,7 +132,7 @@ def coverage(train: list[Sentence], vocab: Vocabulary) -> float:
     return sum(i >= len(SPECIALS) for i in ids) / max(len(ids), 1)
 
 
-def describe(corpus: Corpus, splits: Splits, kept_out: int, vocab: Vocabulary, cfg: Config):
+def describe(corpus: Corpus, splits: Splits, *, kept_out: int, vocab: Vocabulary, cfg: Config):
     """The lines a run prints about its corpus."""
     d = cfg.data
     return [
@@ -224,7 +224,7 @@ def prepare(
         if corpus.sha256 != cfg.data.corpus_sha256:
             raise RevseqError(f"{corpus.path} has changed since this run was configured")
         splits, kept_out = split(corpus, cfg, cfg.data.n_train)
-        about = describe(corpus, splits, kept_out, _vocab(splits, cfg), cfg)
+        about = describe(corpus, splits, kept_out=kept_out, vocab=_vocab(splits, cfg), cfg=cfg)
         splits = dataclasses.replace(splits, about=tuple(about))
     return splits, _vocab(splits, cfg)
 

@@ -82,7 +82,7 @@ def unseen_lengths(cfg: DataConfig) -> list[int]:
 
 
 def random_sentences(
-    words: tuple[str, ...], lengths: list[int], per_length: int, rng: np.random.Generator
+    words: tuple[str, ...], lengths: list[int], per_length: int, *, rng: np.random.Generator
 ) -> list[Sentence]:
     """`per_length` random sentences of each length (repeats across sentences allowed)."""
     return [
@@ -93,7 +93,7 @@ def random_sentences(
 
 
 def repeated_word_sentences(
-    cfg: DataConfig, count: int, rng: np.random.Generator, words: tuple[str, ...] = ()
+    cfg: DataConfig, count: int, rng: np.random.Generator, *, words: tuple[str, ...] = ()
 ) -> list[Sentence]:
     """Sentences of the trained lengths (at least 3 words) built from one or two distinct
     words (of `words`, default the task's), each used several times: "the the cat the"."""

@@ -10,7 +10,7 @@ from revseq.task.config import ModelConfig
 
 def _gru(prefix: str, input_dim: int, cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
     H = cfg.hidden_dim
-    shapes = {}
+    shapes: dict[str, tuple[int, ...]] = {}
     for k in range(cfg.num_layers):
         shapes[f"{prefix}.weight_ih_l{k}"] = (3 * H, input_dim if k == 0 else H)
         shapes[f"{prefix}.weight_hh_l{k}"] = (3 * H, H)

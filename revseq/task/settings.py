@@ -25,7 +25,7 @@ RUN_RECORD = "run.json"  # a run folder's record (revseq.training.record): its "
 def fields() -> Iterator[tuple[str, dataclasses.Field]]:
     """(section, field) of every setting a user may set, in declaration order."""
     for section in SECTIONS:
-        for f in dataclasses.fields(Config.__dataclass_fields__[section].default_factory()):
+        for f in dataclasses.fields(getattr(Config(), section)):
             if not f.metadata.get("derived"):
                 yield section, f
 
@@ -106,7 +106,7 @@ def _flat(tables: dict, path: Path) -> dict:
 
 def _all_fields() -> Iterator[dataclasses.Field]:
     for section in SECTIONS:
-        yield from dataclasses.fields(Config.__dataclass_fields__[section].default_factory())
+        yield from dataclasses.fields(getattr(Config(), section))
 
 
 def to_toml(cfg: Config, header: str = "") -> str:

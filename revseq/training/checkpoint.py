@@ -39,7 +39,7 @@ class Checkpoint:
     extra: dict
 
 
-def write(folder: Path, name: str, tensors: dict[str, np.ndarray], meta: dict) -> None:
+def write(folder: Path, name: str, *, tensors: dict[str, np.ndarray], meta: dict) -> None:
     """Write `name`.safetensors (the tensors, meta in its header), then its readable copy
     `name`.json. Non-finite tensors are refused: no NaN model is ever committed.
 
@@ -65,6 +65,7 @@ def write(folder: Path, name: str, tensors: dict[str, np.ndarray], meta: dict) -
 def save(
     folder: Path,
     params: dict[str, np.ndarray],
+    *,
     config: Config,
     vocab: Vocabulary,
     extra: dict | None = None,
@@ -73,7 +74,7 @@ def save(
     check_shapes(params, config.model)
     tensors = {k: np.asarray(v, dtype=np.float32) for k, v in params.items()}
     meta = {**(extra or {}), "config": config.to_dict(), "vocab": vocab.to_json()}
-    write(folder, BEST, tensors, meta)
+    write(folder, BEST, tensors=tensors, meta=meta)
 
 
 def _split(blob: bytes) -> tuple[dict, bytes]:
@@ -121,7 +122,7 @@ def read_config(meta: dict, where: str) -> tuple[Config, Vocabulary]:
     """The config and vocabulary a checkpoint's metadata carries, checked against each other."""
     config = Config.from_dict(meta.get("config", {}))
     config.validate()
-    vocab = Vocabulary.from_json(meta.get("vocab"))
+    vocab = Vocabulary.from_json(meta.get("vocab", []))
     if len(vocab) != config.model.vocab_size:
         raise RevseqError(
             f"{where}: vocabulary has {len(vocab)} words, config says {config.model.vocab_size}"

@@ -8,14 +8,14 @@ from collections.abc import Callable
 import numpy as np
 
 from revseq.report import analysis, evaluation, markdown, outputs, probes
-from revseq.report.ablation import RULES
-from revseq.report.metrics import Decoded
+from revseq.task.ablation import RULES
 from revseq.task.as_typed import restore
+from revseq.task.backend import Backend
 from revseq.task.config import DataConfig
 from revseq.task.conventions import EVAL_BATCH
+from revseq.task.decoded import Decoded
 from revseq.task.init import init_params
 from revseq.training import checkpoint, run_folder
-from revseq.training.backends import Backend
 from revseq.training.run_folder import RunFolder
 
 
@@ -53,7 +53,8 @@ def evaluate_best(
 
     def decode(sentences, attention="model"):  # scored as the user sees them (as_typed)
         vocab = task.vocab
-        items = evaluation.decode(backend, params, vocab, sentences, edges, attention=attention)
+        items = evaluation.decode(backend, params, vocab=vocab, sentences=sentences, edges=edges,
+                                  attention=attention)  # fmt: skip
         return [restore(d, task.vocab) for d in items]
 
     items = decode(task.splits.test)
@@ -62,7 +63,7 @@ def evaluate_best(
     ev = probes.gather(
         decode,
         items,
-        data,
+        data=data,
         greedy=decode,
         attention=backend.cfg.model.attention,
         words=probes.probe_words(task.vocab),

@@ -108,6 +108,7 @@ def initialize(
     coordinator: str | None = None,
     num_processes: int | None = None,
     process_id: int | None = None,
+    *,
     env: Mapping[str, str] = os.environ,
 ) -> Processes:
     """This process's place in its run, JAX's distributed runtime started first (before any

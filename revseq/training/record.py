@@ -50,7 +50,7 @@ class Record(NamedTuple):
     preset: str = ""
 
 
-def start(folder: Path, cfg: Config, backend: str, preset: str = "") -> None:
+def start(folder: Path, cfg: Config, backend: str, *, preset: str = "") -> None:
     """The record of a new run."""
     head = {"backend": backend, "preset": preset, "config": cfg.to_dict()}
     write(folder, {**head, "runs": [invocation()]})

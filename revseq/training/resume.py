@@ -55,7 +55,7 @@ def save(
     the run's config, vocabulary and backend (whose state the arrays are) in its header."""
     meta = {**asdict(progress), "config": config.to_dict(), "vocab": vocab.to_json()}
     meta["backend"] = backend
-    checkpoint.write(folder, LAST, state, meta)
+    checkpoint.write(folder, LAST, tensors=state, meta=meta)
 
 
 def load(

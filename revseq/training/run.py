@@ -19,12 +19,12 @@ import numpy as np
 from tqdm import tqdm
 
 from revseq.errors import RevseqError, StoppedError
-from revseq.report.metrics import Decoded
 from revseq.task import corpus
 from revseq.task.batching import Batch, Encoded, batches, edges_for, encode, plan, with_unknowns
 from revseq.task.config import Config
 from revseq.task.conventions import EVAL_BATCH
 from revseq.task.data import Splits, make_splits, task_words
+from revseq.task.decoded import Decoded
 from revseq.task.init import init_params
 from revseq.task.layout import param_count
 from revseq.task.vocab import PAD, Vocabulary
@@ -49,6 +49,7 @@ class Task(NamedTuple):
 def prepare(
     cfg: Config,
     rng: np.random.Generator,
+    *,
     folder: Path | None = None,
     text: corpus.Corpus | None = None,
 ) -> Task:
@@ -67,12 +68,13 @@ def prepare(
     return Task(splits, vocab, edges, train, val_batches, steps)
 
 
-def epoch_batches(cfg: Config, data: Encoded, edges, rng: np.random.Generator) -> list[Batch]:
+def epoch_batches(cfg: Config, *, data: Encoded, edges, rng: np.random.Generator) -> list[Batch]:
     """One epoch's shuffled training batches, with their teacher-forcing masks and some words
     made <UNK> (TrainConfig.unk_rate)."""
     t = cfg.train
     data = with_unknowns(data, t.unk_rate, rng)
-    return batches(data, t.batch_size, edges, rng, t.teacher_forcing, t.chunk)
+    return batches(data, t.batch_size, edges, rng=rng, teacher_forcing=t.teacher_forcing,
+                   chunk=t.chunk)  # fmt: skip
 
 
 def train(
@@ -143,8 +145,8 @@ def _run(
     log = log if processes.writer else _quiet
     stop = processes.agreed(stop)
     rng = np.random.default_rng(cfg.train.seed)
-    task = prepare(cfg, rng, out if resuming else None, text)
-    backend = open_backend(backend_name, cfg, task.steps_per_epoch, devices)
+    task = prepare(cfg, rng, folder=out if resuming else None, text=text)
+    backend = open_backend(backend_name, cfg, steps_per_epoch=task.steps_per_epoch, devices=devices)
     folder = RunFolder(out, cfg=cfg, vocab=task.vocab, backend_name=backend_name,
                        preset=spec.preset, writer=processes.writer)  # fmt: skip
     saved = folder.load_last() if resuming and folder.has_last() else None  # before any write
@@ -155,18 +157,18 @@ def _run(
         folder.create(task.splits.test)
     folder.save_corpus(task.splits)
     log(describe(backend, task, folder))
-    aside = prepare_report_aside(backend, task, cfg, processes)
+    aside = prepare_report_aside(backend, task, cfg=cfg, processes=processes)
     epochs_ = cfg.train.epoch_count(task.steps_per_epoch)
     try:
-        state, progress = restore_or_init(saved, backend, task, rng, log)
+        state, progress = restore_or_init(saved, backend, task=task, rng=rng, log=log)
         folder.write_metrics(progress.history)
         compiled = False
         while progress.epoch <= epochs_:
             progress.data_rng = rng.bit_generator.state  # where this epoch's draws begin
-            batches_ = epoch_batches(cfg, task.train, task.edges, rng)
+            batches_ = epoch_batches(cfg, data=task.train, edges=task.edges, rng=rng)
             batches_ = batches_[: cfg.train.epoch_length(progress.epoch, task.steps_per_epoch)]
             if not compiled:  # before the first epoch this process trains
-                compiled = compile_steps(backend, state, batches_, log)
+                compiled = compile_steps(backend, state, train_batches=batches_, log=log)
             started = time.perf_counter()
             state, sums = train_epoch(backend, state, batches_, progress=progress, folder=folder,
                                       stop=stop, epochs=epochs_,
@@ -175,7 +177,7 @@ def _run(
                            started=started)  # fmt: skip
             folder.log_epoch(row)
             log(epoch_line(row, epochs_))
-            keep_best(folder, backend, state, progress, row, log)
+            keep_best(folder, backend, state=state, progress=progress, row=row, log=log)
             progress.epoch, progress.position, progress.partial = progress.epoch + 1, 0, {}
             progress.data_rng = rng.bit_generator.state  # the next epoch's, for `last`
             folder.save_last(backend.snapshot(state), progress)
@@ -192,7 +194,7 @@ def _run(
 
 
 def prepare_report_aside(
-    backend, task: Task, cfg: Config, processes: Processes
+    backend, task: Task, *, cfg: Config, processes: Processes
 ) -> threading.Thread | None:
     """While the run trains, on a thread of its own: import the figures' module (matplotlib
     and seaborn, about 1.2 s) and compile every decoder the report runs (about 2 s). The steps
@@ -222,14 +224,14 @@ def _quiet(line: str) -> None:
 
 
 def open_backend(
-    name: str, cfg: Config, steps_per_epoch: int, devices: int | None
+    name: str, cfg: Config, *, steps_per_epoch: int, devices: int | None
 ) -> backends.Backend:
     """The run's backend, refused (before any file is made) when the model would not fit in
     this host's memory or a batch does not split evenly over its devices."""
     check_memory(cfg)
     if cfg.train.warmup >= (total := cfg.train.total_steps(steps_per_epoch)):
         raise RevseqError(f"--warmup {cfg.train.warmup} must be below the run's {total} steps")
-    backend = backends.load(name, cfg, steps_per_epoch, devices)
+    backend = backends.load(name, cfg, steps_per_epoch=steps_per_epoch, devices=devices)
     n = backend.device_count
     if cfg.train.batch_size % n:  # each device trains on the same number of rows
         raise RevseqError(
@@ -277,7 +279,7 @@ def describe(backend: backends.Backend, task: Task, folder: RunFolder) -> str:
     )
 
 
-def restore_or_init(saved, backend, task: Task, rng: np.random.Generator, log):
+def restore_or_init(saved, backend, *, task: Task, rng: np.random.Generator, log):
     """(training state, Progress): from the `last` checkpoint's (arrays, progress) when there
     is one (rng set back to where that epoch's draws began, so a resumed run draws the same
     batches and forcing masks again), else fresh weights from the run's seed
@@ -295,7 +297,7 @@ def restore_or_init(saved, backend, task: Task, rng: np.random.Generator, log):
     return backend.restore(arrays), progress
 
 
-def compile_steps(backend: backends.Backend, state, train_batches: list[Batch], log) -> bool:
+def compile_steps(backend: backends.Backend, state, *, train_batches: list[Batch], log) -> bool:
     """Compile the train step for every batch shape before training (JAX; torch: nothing), so
     that the first epoch's time is training; the decoders compile when first called."""
     start = time.perf_counter()
@@ -331,7 +333,8 @@ def train_epoch(
         first = (progress.epoch - 1) * steps_per_epoch  # the run's step before this epoch
         log_call = calls_logger(backend, folder, batches_, epoch=progress.epoch, pos=pos,
                                 first=first, bar=bar)  # fmt: skip
-        state, sums = backend.train_epoch(state, batches_[pos:], log_call, stop, progress.partial)
+        state, sums = backend.train_epoch(state, batches_[pos:], on_call=log_call, stop=stop,
+                                          start=progress.partial)  # fmt: skip
     done = pos + int(sums.pop("batches"))
     if sums.get("nonfinite") and not folder.cfg.train.skip_nonfinite:
         bad = pos + int(sums["updates"] - progress.partial.get("updates", 0)) + 1
@@ -359,9 +362,10 @@ def calls_logger(
     (revseq.training.run_folder.RunFolder.log_call): the run's step, mean loss and gradient
     norm, the rate, sentences/s since the previous call."""
     sentences = np.cumsum([0] + [int((b.src != PAD).any(axis=1).sum()) for b in batches_])
-    last = [time.perf_counter(), pos]
+    since, since_at = time.perf_counter(), pos  # the previous call's end
 
     def on_call(done: int, sums: dict) -> None:
+        nonlocal since, since_at
         at, now = pos + done, time.perf_counter()
         row = {
             "epoch": epoch,
@@ -369,11 +373,11 @@ def calls_logger(
             "loss": sums["loss_sum"] / sums["count"] if sums["count"] else float("nan"),
             "grad_norm": sums["grad_norm"] / max(sums["updates"], 1),
             "lr": backend.learning_rate(first + at),
-            "sentences_per_s": (sentences[at] - sentences[last[1]]) / max(now - last[0], 1e-9),
+            "sentences_per_s": float(sentences[at] - sentences[since_at]) / max(now - since, 1e-9),
         }
         if sums["nonfinite"]:
             row["nonfinite"] = int(sums["nonfinite"])
-        last[:] = [now, at]
+        since, since_at = now, at
         bar.update(at - bar.n)
         folder.log_call(row)
 
@@ -428,7 +432,7 @@ def epoch_line(row: dict, epochs_: int) -> str:
     )
 
 
-def keep_best(folder: RunFolder, backend, state, progress: Progress, row: dict, log) -> None:
+def keep_best(folder: RunFolder, backend, *, state, progress: Progress, row: dict, log) -> None:
     """Record the epoch; save `best` when its validation loss is the lowest so far (before
     the loop saves `last`: a crash between the two redoes this epoch)."""
     row["best"] = row["val_loss"] < progress.best_val_loss()

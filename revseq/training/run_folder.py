@@ -17,6 +17,7 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -136,14 +137,14 @@ class RunFolder:
     ):
         self.path, self.cfg, self.vocab, self.backend_name = Path(path), cfg, vocab, backend_name
         self.preset, self.writer = preset, writer
-        self.events = None  # TensorBoard's writer, once a row is logged (with tensorboardX)
+        self.events: Any = None  # TensorBoard's writer once a row is logged; False: none
         self.purge_step: int | None = None
 
     @_writer_only
     def create(self, test: Sequence[Sentence]) -> None:
         """A new run: the folder, run.json and test.txt."""
         self.path.mkdir(parents=True, exist_ok=True)
-        record.start(self.path, self.cfg, self.backend_name, self.preset)
+        record.start(self.path, self.cfg, self.backend_name, preset=self.preset)
         self._write_test(test)
 
     @_writer_only
@@ -221,9 +222,10 @@ class RunFolder:
     @_writer_only
     def save_best(self, params: dict[str, np.ndarray], epoch: int, val_loss: float) -> None:
         """`best`: the weights with the lowest validation loss so far."""
-        extra = {"backend": self.backend_name, "preset": self.preset, "command": command()}
+        extra: dict[str, Any] = {"backend": self.backend_name, "preset": self.preset}
+        extra["command"] = command()
         extra |= {"epoch": epoch, "val_loss": val_loss}
-        checkpoint.save(self.path, params, self.cfg, self.vocab, extra)
+        checkpoint.save(self.path, params, config=self.cfg, vocab=self.vocab, extra=extra)
 
     @_writer_only
     def write_metrics(self, history: list[dict]) -> None:

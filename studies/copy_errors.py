@@ -1,7 +1,7 @@
 """Where a corpus run's test errors come from: the model's tokens, or the copy that writes
 them back as typed (docs/real-text.md).
 
-    python -m benchmarks.copy_errors RUN [RUN ...]
+    python -m studies.copy_errors RUN [RUN ...]
 
 For each run folder, of its test split: the sentences whose emitted tokens are right (an
 <UNK> counts as right where the reference word reads <UNK> in the run's vocabulary), and the

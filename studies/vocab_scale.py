@@ -1,7 +1,7 @@
 """What a large vocabulary costs: the JAX train step and greedy decoding at 1k, 10k and 50k
 words (sentences per second, peak memory), for a corpus run's vocabulary (docs/real-text.md).
 
-    python -m benchmarks.vocab_scale [--preset long] [--sizes 1000 10000 50000]
+    python -m studies.vocab_scale [--preset long] [--sizes 1000 10000 50000]
 
 Each size runs in a fresh process, so that its peak memory is its own: on an accelerator the
 device's peak bytes in use (jax memory_stats), on a CPU the process's peak resident memory
@@ -44,10 +44,11 @@ def measure(preset_name: str, words: int) -> dict:
     vocab = Vocabulary(task_words(words))
     lengths = list(range(d.min_len, d.max_len + 1))
     sentences = random_sentences(
-        vocab.itos[4:], lengths, -(-STEPS * t.batch_size // len(lengths)), rng
+        vocab.itos[4:], lengths, -(-STEPS * t.batch_size // len(lengths)), rng=rng
     )
     edges = edges_for(d.max_len, d.min_len, t.length_buckets)
-    train = batches(encode(sentences, vocab), t.batch_size, edges, rng, t.teacher_forcing, t.chunk)
+    train = batches(encode(sentences, vocab), t.batch_size, edges, rng=rng,
+                    teacher_forcing=t.teacher_forcing, chunk=t.chunk)  # fmt: skip
     train = train[:STEPS]
     backend = Backend(cfg, len(train))
     state = [backend.init()]
@@ -103,7 +104,7 @@ def main() -> None:
     rows = []
     for words in args.sizes:
         start = time.perf_counter()
-        cmd = [sys.executable, "-m", "benchmarks.vocab_scale", "--preset", args.preset]
+        cmd = [sys.executable, "-m", "studies.vocab_scale", "--preset", args.preset]
         out = subprocess.run([*cmd, "--one", str(words)], capture_output=True, text=True)
         if out.returncode:
             sys.exit(out.stderr)

@@ -1,6 +1,6 @@
 """Why batches grouped by length train more slowly: per-length results and gradient statistics.
 
-    python -m benchmarks.bucket_gradients [--seed 42] [--steps 125]
+    python -m studies.bucket_gradients [--seed 42] [--steps 125]
 
 Trains the seed preset (JAX) for --steps steps with 1 and with 2 length buckets from the same
 weights and sentences, and prints for each the free-running validation loss and exact match
@@ -39,7 +39,7 @@ def by_length(cfg, params, task) -> dict[int, tuple[float, float]]:
     out = {}
     for n in sorted(set(val.lengths.tolist())):
         rows = np.nonzero(val.lengths == n)[0]
-        b = make_batch(val, rows, len(rows), int(val.src.shape[1]))
+        b = make_batch(val, rows, len(rows), length=int(val.src.shape[1]))
         m = jax.device_get(decode_and_score(params, cfg.model, b.src, b.tgt_out)[2])
         loss = float(m["loss_sum"] / m["count"])
         out[n - 1] = (round(loss, 3), round(100 * float(m["exact"]) / len(rows), 1))
@@ -55,9 +55,10 @@ def train_with_buckets(base, seed: int, steps: int) -> dict:
         rng = np.random.default_rng(seed)
         task = prepare(cfg, rng)
         per_epoch = len(plan(task.train.lengths, cfg.train.batch_size, task.edges))
-        backend = backends.load("jax", cfg, per_epoch)
+        backend = backends.load("jax", cfg, steps_per_epoch=per_epoch)
         state = backend.start(init_params(cfg.model, seed))
-        epoch = batches(task.train, cfg.train.batch_size, task.edges, rng, 0.5)[:steps]
+        epoch = batches(task.train, cfg.train.batch_size, task.edges, rng=rng, teacher_forcing=0.5)
+        epoch = epoch[:steps]
         state, tm = backend.train_epoch(state, epoch)
         trained[count] = state.params
         row = {"buckets": count, "steps": len(epoch)}
@@ -87,7 +88,7 @@ def main() -> None:
         for rows in groups:
             f = np.zeros((64, 11), bool)
             f[: len(rows), : force.shape[1]] = force[rows]
-            b = make_batch(task.train, rows, 64, 11, f)
+            b = make_batch(task.train, rows, 64, length=11, force=f)
             out.append(flat(grad(trained[1], b)))
         return np.stack(out)
 
