@@ -8,6 +8,7 @@ after a warm-up, and backends are measured in the same process on the same batch
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import re
 import subprocess
@@ -151,13 +152,26 @@ def by_length(name: str, cfg: Config, steps_per_epoch: int, repeats: int) -> dic
     return {"step_ms_by_length": step_ms, "compile_s_by_length": compile_s}
 
 
-def time_to_accuracy(preset: str, backend: str = "jax", cache: str = "") -> dict:
+# The lines a run prints, in order, that end each phase of it (time_to_accuracy's breakdown).
+PHASES = {
+    "start (imports, data, model)": "Backend ",
+    "compile": "Compiled ",
+    "train and validate": "Loading the best model",
+    "test split decoded": "Exact Match Accuracy",
+    "report": "Wrote ",
+}
+
+
+def time_to_accuracy(
+    preset: str, backend: str = "jax", cache: str = "", root: Path = Path(__file__).parents[1]
+) -> dict:
     """Run `scripts/train.py --preset <preset>` as a user would, with the JAX compilation cache
     in `cache` ("": off, every compile cold): the seconds from process start to the line that
-    reports the test exact match, that accuracy, and the seconds to the process's exit (plots
-    and report written)."""
-    root = Path(__file__).resolve().parents[1]
-    script = root / "scripts" / "train.py"
+    reports the test exact match, that accuracy, the seconds to the process's exit (plots and
+    report written), the optimizer steps the run took, and where the seconds went (PHASES:
+    each phase ends with a line the run prints; "exit" is what follows the last). `root`: the
+    copy of the code whose scripts/train.py runs."""
+    script = Path(root).resolve() / "scripts" / "train.py"
     with tempfile.TemporaryDirectory() as tmp:
         command = [sys.executable, str(script), "--backend", backend, "--preset", preset]
         start = time.perf_counter()
@@ -168,20 +182,31 @@ def time_to_accuracy(preset: str, backend: str = "jax", cache: str = "") -> dict
             text=True,
             env={**os.environ, "REVSEQ_JAX_CACHE": cache, "PYTHONUNBUFFERED": "1"},
         )
-        accuracy, at = None, None
+        accuracy, ends = None, {}
         for line in proc.stdout:
+            for phase, starts in PHASES.items():
+                if line.startswith(starts) and phase not in ends:
+                    ends[phase] = time.perf_counter() - start
             found = re.search(r"Exact Match Accuracy: ([\d.]+)%", line)
             if found and accuracy is None:
-                accuracy, at = float(found[1]), time.perf_counter() - start
+                accuracy = float(found[1])
         code = proc.wait()
         seconds = time.perf_counter() - start
+        metrics = Path(tmp) / "run" / "metrics.jsonl"
+        rows = metrics.read_text().splitlines() if metrics.is_file() else []
+    phases, before = {}, 0.0
+    for phase, end in [*((p, ends.get(p)) for p in PHASES), ("exit", seconds)]:
+        if end is not None:  # a phase whose line never came is counted in the next
+            phases[phase], before = round(end - before, 2), end
     return {
         "preset": preset,
         "backend": backend,
         "compilation_cache": "warm" if cache else "off",
-        "seconds_to_accuracy": at,
+        "seconds_to_accuracy": ends.get("test split decoded"),
         "seconds_to_exit": seconds,
         "test_exact": accuracy,
+        "steps": json.loads(rows[-1])["step"] if rows else None,
+        "phases": phases,
         "exit": code,
     }
 

@@ -62,20 +62,24 @@ def run_module(name: str, *args: str, **env: str):
     return run_python("-m", name, *args, **env)
 
 
-def run_python(*argv: str, stdin: bytes | None = None, **env: str):
-    """This interpreter with argv, in the repository's root -> the finished process, its output
-    decoded (warnings off; extra environment variables as keywords)."""
-    proc = start_python(*argv, **env)
+def run_python(*argv: str, stdin: bytes | None = None, program: str = sys.executable, **env: str):
+    """This interpreter (or another program) with argv, in the repository's root -> the
+    finished process, its output decoded (warnings off; extra environment variables as
+    keywords)."""
+    proc = start_python(*argv, program=program, **env)
     out, err = proc.communicate(stdin, timeout=600)
     return subprocess.CompletedProcess(proc.args, proc.returncode, out.decode(), err.decode())
 
 
-def start_python(*argv: str, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **env: str):
-    """This interpreter with argv started in the repository's root, stdin piped, stdout and
-    stderr piped (bytes) unless given, warnings off, extra environment variables as keywords:
-    the one way the tests start a process -> the Popen."""
+def start_python(
+    *argv: str, program: str = sys.executable, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    **env: str,
+):  # fmt: skip
+    """This interpreter (or another program) with argv started in the repository's root, stdin
+    piped, stdout and stderr piped (bytes) unless given, warnings off, extra environment
+    variables as keywords: the one way the tests start a process -> the Popen."""
     return subprocess.Popen(
-        [sys.executable, *argv],
+        [program, *argv],
         stdin=subprocess.PIPE,
         stdout=stdout,
         stderr=stderr,
