@@ -123,13 +123,6 @@ def parser() -> cli.ArgumentParser:
         help="JAX training and decoding sentences/s at batch 32..512 (default and seed models)",
     )
     p.add_argument(
-        "--learning",
-        action="store_true",
-        help="also time learning at the notebook's settings: train.py --preset seed to 99 %% "
-        "validation exact match, and the notebook's own loop to the same validation loss "
-        "(benchmarks/learning.py; minutes)",
-    )
-    p.add_argument(
         "--torch-compile",
         action="store_true",
         help="also time the torch step under torch.compile (about a minute to compile)",
@@ -160,8 +153,6 @@ def main() -> None:
     p = parser()
     args = p.parse_args()
     names = backend_names(p, args.backends)
-    if args.learning and not backends.installed("torch"):
-        p.error(f"--learning runs the notebook's own loop: {backends.missing('torch')}")
     cfg = preset(args.preset)
     results = [benchmark.measure_backend(n, cfg, args.repeats) for n in names]
     if args.torch_compile and "torch" in names:
@@ -170,31 +161,21 @@ def main() -> None:
         batch = benchmark.length_batch(10, cfg.train.batch_size)
         results[names.index("torch")]["torch_compile"] = compiled_step(cfg, batch, args.repeats)
     n = args.accuracy_runs
-    cold = {p: [] for p in ("default", "large-batch")}
+    cold: dict[str, list] = {name: [] for name in ("default", "large-batch")}
     for _ in range(n):  # the two presets alternated, so that both meet the same drift
-        for p, runs in cold.items():
-            runs.append(benchmark.time_to_accuracy(p))
+        for name, runs in cold.items():
+            runs.append(benchmark.time_to_accuracy(name))
     accuracy = [benchmark.median_run(r) for r in (*cold.values(), benchmark.warm_runs("default", n))
                 if r]  # fmt: skip
     scaling = batch_scaling() if args.scaling and "jax" in names else None
-    learned = None
-    if args.learning:
-        from benchmarks import learning  # the notebook's own loop: torch
-
-        learned = learning.compare()
     print(
         f"preset {args.preset} | {platform.processor() or platform.machine()} | "
         f"{benchmark.cpu_count()} CPUs"
     )
     print(table(results, accuracy, scaling))
-    if learned:
-        print("\n" + "\n".join(learning.summary(*learned)))
     if args.json:
         figures = {"preset": args.preset, "results": results, "time_to_accuracy": accuracy}
         figures["batch_scaling"] = scaling
-        figures["learning"] = (
-            dict(zip(("ours", "notebook"), learned, strict=True)) if learned else None
-        )
         args.json.write_text(json.dumps(figures, indent=2) + "\n")
 
 

@@ -1,6 +1,6 @@
 """The accelerator check's measurements (benchmarks/accelerator_check.sh runs them all):
 
-    python -m benchmarks.accelerator epochs [--epochs 2] [--n-train N]
+    python -m benchmarks.accelerator epochs [--epochs 2] [--n-train N] [--n-eval N]
     python -m benchmarks.accelerator steps [--sizes 16,64,256,1024] [--unroll 1,4]
     python -m benchmarks.accelerator runs [--runs 1]
 
@@ -25,7 +25,7 @@ from pathlib import Path
 import jax
 
 from benchmarks import measure
-from benchmarks.learning import notebook_loop
+from benchmarks.notebook_loop import notebook_loop
 from revseq.task.config import preset
 from revseq.timing import median_seconds
 from revseq_jax.backend import Backend
@@ -34,16 +34,18 @@ ROOT = Path(__file__).resolve().parents[1]
 EPOCH = re.compile(r"^Epoch (\d+)/\d+ .*\| ([\d.]+)s")
 
 
-def epochs(count: int, n_train: int) -> None:
-    """Seconds per epoch of the notebook's loop and of ours at the seed preset's settings."""
-    cfg = preset("seed").replace(n_train=n_train, epochs=count)
+def epochs(count: int, n_train: int, n_eval: int) -> None:
+    """Seconds per epoch of the notebook's loop and of ours at the seed preset's settings, on
+    n_train training sentences and n_eval each for validation and test."""
+    cfg = preset("seed").replace(n_train=n_train, n_val=n_eval, n_test=n_eval, epochs=count)
     theirs, start = [], time.perf_counter()
     for _ in notebook_loop(cfg, count):
         theirs.append(time.perf_counter() - start)
         start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [sys.executable, str(ROOT / "scripts/train.py"), "--preset", "seed", "--epochs",
-               str(count), "--n-train", str(n_train), "--out", str(Path(tmp) / "run")]  # fmt: skip
+               str(count), "--n-train", str(n_train), "--n-val", str(n_eval), "--n-test",
+               str(n_eval), "--out", str(Path(tmp) / "run")]  # fmt: skip
         out = subprocess.run(cmd, capture_output=True, text=True).stdout
     ours = [float(m[2]) for m in map(EPOCH.match, out.splitlines()) if m]
     for i, (a, b) in enumerate(zip(theirs, ours, strict=False), 1):
@@ -75,7 +77,7 @@ def step_ms(size: int, unroll: int, repeats: int) -> float:
 
 def runs(count: int) -> None:
     """The default and large-batch presets' whole runs, alternated, the median of each."""
-    timed = {p: [] for p in ("default", "large-batch")}
+    timed: dict[str, list] = {p: [] for p in ("default", "large-batch")}
     for _ in range(count):
         for name, rows in timed.items():
             rows.append(measure.time_to_accuracy(name))
@@ -90,12 +92,13 @@ def main() -> None:
     p.add_argument("what", choices=("epochs", "steps", "runs"))
     p.add_argument("--epochs", type=int, default=2)
     p.add_argument("--n-train", type=int, default=8000)
+    p.add_argument("--n-eval", type=int, default=1000, help="validation and test sentences")
     p.add_argument("--sizes", default="16,64,256,1024")
     p.add_argument("--unroll", default="1,4")
     p.add_argument("--runs", type=int, default=1)
     args = p.parse_args()
     if args.what == "epochs":
-        epochs(args.epochs, args.n_train)
+        epochs(args.epochs, args.n_train, args.n_eval)
     elif args.what == "steps":
         steps([int(s) for s in args.sizes.split(",")], [int(u) for u in args.unroll.split(",")])
     else:

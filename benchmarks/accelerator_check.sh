@@ -30,6 +30,6 @@ if [ $smoke = 0 ]; then
       | sed 's/^/command buffers +WHILE,+CONDITIONAL: /' | tee -a "$out/steps.txt"
   fi
 else
-  py 300 -m benchmarks.accelerator epochs --epochs 1 --n-train 640 2>&1 | tee "$out/epochs.txt"
+  py 300 -m benchmarks.accelerator epochs --epochs 1 --n-train 640 --n-eval 64 2>&1 | tee "$out/epochs.txt"
   py 300 -m benchmarks.accelerator steps --sizes 16,64 --unroll 1,2 2>&1 | tee "$out/steps.txt"
 fi

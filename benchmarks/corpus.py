@@ -92,7 +92,7 @@ def sentences(doc: str) -> Iterator[str]:
                 yield " ".join(words)
 
 
-def collect(source: str, exclude: set[str] = frozenset()) -> list[str]:
+def collect(source: str, exclude: frozenset[str] | set[str] = frozenset()) -> list[str]:
     """The source's distinct sentences (case-folded), in file order, none of `exclude`."""
     seen, out = set(exclude), []
     for path in python_files(source):

@@ -17,7 +17,7 @@ _COMPILES = [0]
 _LISTENING = [False]
 
 
-def _count(event: str, duration: float, **kwargs) -> None:
+def _count(event: str, duration_secs: float, **kwargs) -> None:
     if event == "/jax/core/compile/backend_compile_duration":
         _COMPILES[0] += 1
 

@@ -100,7 +100,8 @@ def measure_backend(name: str, cfg: Config, repeats: int = 5, subset: int = 50) 
     sample = epoch[: max(chunk, subset // chunk * chunk)]  # whole chunks: no padding steps
     seconds = median_seconds(lambda: train_on(sample), repeats)
     rows = sum(int((b.src != 0).any(axis=1).sum()) for b in sample)
-    flops = sum(model_flops(cfg.model, *b.src.shape, b.tgt_in.shape[1]) for b in sample)
+    flops = sum(model_flops(cfg.model, b.src.shape[0], b.src.shape[1], b.tgt_in.shape[1])
+                for b in sample)  # fmt: skip
     out["train_sentences_per_s"] = rows / seconds
     out["train_step_ms"] = 1e3 * seconds / len(sample)
     out["model_gflops_per_s"] = flops / seconds / 1e9
@@ -116,7 +117,7 @@ def measure_backend(name: str, cfg: Config, repeats: int = 5, subset: int = 50) 
     if hasattr(bench, "step_ms_by_unroll"):
         out["step_ms_by_unroll"] = bench.step_ms_by_unroll(cfg, length_batch(10, B), repeats)
     if hasattr(bench, "notebook_epoch_seconds"):
-        out["notebook_epoch_s"] = bench.notebook_epoch_seconds(cfg, splits.train, vocab)
+        out["notebook_epoch_s"] = bench.notebook_epoch_seconds(cfg)
     return out
 
 
@@ -125,7 +126,8 @@ def decoding(backend, params, vocab, sentences, edges, repeats: int) -> dict:
     decoding of the sentences, medians after a warm-up (which compiles)."""
     out: dict = {"decode_sentences": len(sentences)}
     for key, beam in (("decode_test_ms", 1), ("beam_decode_test_ms", BEAM)):
-        decode = partial(evaluation.decode, backend, params, vocab, sentences, edges, beam=beam)
+        decode = partial(evaluation.decode, backend, params, vocab=vocab, sentences=sentences,
+                         edges=edges, beam=beam)  # fmt: skip
         decode()
         out[key] = 1e3 * median_seconds(decode, repeats)
     return out
@@ -148,7 +150,7 @@ def by_length(name: str, cfg: Config, steps_per_epoch: int, repeats: int) -> dic
         batch = length_batch(length, cfg.train.batch_size)
         compile_s[length] = bench.compile_train_step(short, short_state[0], batch)
         train_short([batch] * k)  # warm-up
-        step_ms[length] = 1e3 * median_seconds(lambda b=batch: train_short([b] * k), repeats) / k
+        step_ms[length] = 1e3 * median_seconds(partial(train_short, [batch] * k), repeats) / k
     return {"step_ms_by_length": step_ms, "compile_s_by_length": compile_s}
 
 
@@ -183,7 +185,7 @@ def time_to_accuracy(
             env={**os.environ, "REVSEQ_JAX_CACHE": cache, "PYTHONUNBUFFERED": "1"},
         )
         accuracy, ends = None, {}
-        for line in proc.stdout:
+        for line in proc.stdout or ():
             for phase, starts in PHASES.items():
                 if line.startswith(starts) and phase not in ends:
                     ends[phase] = time.perf_counter() - start
@@ -205,7 +207,7 @@ def time_to_accuracy(
         "seconds_to_accuracy": ends.get("test split decoded"),
         "seconds_to_exit": seconds,
         "test_exact": accuracy,
-        "steps": json.loads(rows[-1])["step"] if rows else None,
+        "steps": json.loads(rows[-1]).get("step") if rows else None,
         "phases": phases,
         "exit": code,
     }
@@ -234,4 +236,4 @@ def median_run(runs: list[dict]) -> dict:
 
 def cpu_count() -> int:
     """CPUs this process may run on."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1

@@ -3,8 +3,9 @@
     python -m benchmarks.seed_sweep --preset default --seeds 1-10 --backends jax torch
 
 Each run is `scripts/train.py` as a user runs it, in its own process; the table gives the
-test exact-match count, the seconds from process start to the accuracy line and to exit, and
-(with --probe) what `scripts/reverse.py` prints for "the zebra sat".
+test exact-match count, the first optimizer step at 100 % validation exact match, the seconds
+from process start to the accuracy line and to exit, and (with --probe) what
+`scripts/reverse.py` prints for "the zebra sat".
 """
 
 from __future__ import annotations
@@ -37,14 +38,25 @@ def train(preset: str, backend: str, seed: int, out: Path, extra: list[str]) -> 
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     row = {"backend": backend, "seed": seed, "exact": None, "total": None, "to_accuracy_s": None}
-    for line in proc.stdout:
+    for line in proc.stdout or ():
         if m := ACCURACY.search(line):
             row["to_accuracy_s"] = round(time.perf_counter() - start, 1)
             row["exact"], row["total"] = int(m.group(2)), int(m.group(3))
     proc.wait()
     row["exit_s"] = round(time.perf_counter() - start, 1)
     row["returncode"] = proc.returncode
-    return row
+    return row | learning(out)
+
+
+def learning(out: Path) -> dict:
+    """From a run's metrics.jsonl: the first step whose validation exact match was 100 % and
+    the last epoch's validation alignment (None where the run left no epoch)."""
+    metrics = out / "metrics.jsonl"
+    lines = metrics.read_text().splitlines() if metrics.exists() else []
+    epochs = [json.loads(line) for line in lines]
+    perfect = [e["step"] for e in epochs if e["val_exact"] == 100.0]
+    alignment = round(epochs[-1]["val_alignment"], 1) if epochs else None
+    return {"first_100_val_step": perfect[0] if perfect else None, "last_alignment": alignment}
 
 
 def probe(out: Path, backend: str, text: str) -> str:
@@ -66,8 +78,8 @@ def main() -> None:
     args = p.parse_args()
     extra = [a for a in args.extra if a != "--"]
     rows = []
-    print("| backend | seed | test exact | s to accuracy line | s to exit | reverse.py |")
-    print("|---|---:|---:|---:|---:|---|")
+    print("| backend | seed | test exact | first step at 100 % val | s to accuracy line "
+          "| s to exit | reverse.py |\n|---|---:|---:|---:|---:|---:|---|")  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         for backend in args.backends:
             for seed in args.seeds:
@@ -75,7 +87,8 @@ def main() -> None:
                 row = train(args.preset, backend, seed, out, extra)
                 row["probe"] = probe(out, backend, args.probe) if args.probe else ""
                 rows.append(row)
-                cells = [backend, seed, f"{row['exact']}/{row['total']}", row["to_accuracy_s"]]
+                cells = [backend, seed, f"{row['exact']}/{row['total']}"]
+                cells += [row["first_100_val_step"], row["to_accuracy_s"]]
                 cells += [row["exit_s"], row["probe"]]
                 print("| " + " | ".join(map(str, cells)) + " |", flush=True)
     for backend in args.backends:

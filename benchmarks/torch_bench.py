@@ -3,17 +3,12 @@ notebook's own epoch time."""
 
 from __future__ import annotations
 
-import random
 import time
-from collections.abc import Sequence
 
 import torch
-from torch.utils.data import DataLoader
 
-from parity_tests import notebook  # the notebook's own code, the parity suite's oracle
+from benchmarks.notebook_loop import notebook_loop
 from revseq.task.config import Config
-from revseq.task.data import Sentence, reverse
-from revseq.task.vocab import SOS, Vocabulary
 from revseq.timing import median_seconds
 from revseq_torch import train
 from revseq_torch.backend import Backend
@@ -45,22 +40,10 @@ def compile_train_step(backend, state, batch) -> float:
     return 0.0
 
 
-def notebook_epoch_seconds(cfg: Config, sentences: Sequence[Sentence], vocab: Vocabulary) -> float:
-    """Wall time of one training epoch of the notebook's own code (its model, DataLoader with
-    collate_fn, hand-written Adam, clipping and train_epoch) on these sentences, with the
-    config's model, batch size, rate and forcing."""
-    torch.manual_seed(cfg.train.seed)
-    random.seed(cfg.train.seed)
-    m = cfg.model
-    net = notebook.build(len(vocab), m.embed_dim, m.hidden_dim, m.num_layers, m.dropout)
-    pairs = [(vocab.encode(s), [SOS, *vocab.encode(reverse(s))]) for s in sentences]
-    loader = DataLoader(
-        pairs, batch_size=cfg.train.batch_size, shuffle=True, collate_fn=notebook.collate
-    )
-    optimizer = notebook.AdamOptimizer(net.parameters(), lr=cfg.train.lr)
-    start = time.perf_counter()
-    notebook.train_epoch(net, loader, optimizer, cfg.train.teacher_forcing)
-    return time.perf_counter() - start
+def notebook_epoch_seconds(cfg: Config) -> float:
+    """Training seconds of the first epoch of the notebook's own loop (its model, DataLoader
+    with collate_fn, hand-written Adam, clipping and train_epoch) on the config's task."""
+    return next(notebook_loop(cfg, 1))[3]
 
 
 def compiled_step(cfg: Config, batch, repeats: int = 5) -> dict[str, float]:
@@ -75,7 +58,7 @@ def compiled_step(cfg: Config, batch, repeats: int = 5) -> dict[str, float]:
     import torch._inductor.config
 
     torch._inductor.config.force_disable_caches = True  # a cold compile, as on a first run
-    net.forward = torch.compile(net.forward, dynamic=False)
+    net.forward = torch.compile(net.forward, dynamic=False)  # type: ignore[method-assign]
     start = time.perf_counter()
     step()
     compile_s = time.perf_counter() - start

@@ -2,10 +2,10 @@
 
 import numpy as np
 import pytest
-from shared import CONFIGS, Case, in_mode, shared_weights
+from shared import CONFIGS, F32, Case, in_mode, shared_weights
 
 
-@pytest.fixture(params=["float64", "float32"], ids=["f64-jit", "f32-jit"])
+@pytest.fixture(params=["float64", pytest.param("float32", marks=F32)], ids=["f64-jit", "f32-jit"])
 def mode(request):
     """dtype, JAX jitted, with the dtype's tolerance. test_layers.py adds the unjitted modes:
     whatever runs above the layers would only repeat them op by op, seconds a case."""

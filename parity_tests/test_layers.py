@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import torch
-from shared import CFG, LENGTHS, assert_close, jax_params, ragged_batch, torch_model
+from shared import CFG, F32, LENGTHS, assert_close, jax_params, ragged_batch, torch_model
 
 from conftest import in_mode
 from revseq.task.config import Config
@@ -18,7 +18,12 @@ from revseq_torch.backend import Backend as TorchBackend
 
 
 @pytest.fixture(
-    params=[("float64", True), ("float64", False), ("float32", True), ("float32", False)],
+    params=[
+        ("float64", True),
+        ("float64", False),
+        pytest.param(("float32", True), marks=F32),
+        pytest.param(("float32", False), marks=F32),
+    ],
     ids=["f64-jit", "f64-nojit", "f32-jit", "f32-nojit"],
 )
 def mode(request):

@@ -53,17 +53,6 @@ def device_count(text: str) -> int | str:
     return text if text == "all" else positive_int(text)
 
 
-def one_of(*values: str):
-    """argparse type: one of the given strings."""
-
-    def parse(text: str) -> str:
-        if text not in values:
-            raise argparse.ArgumentTypeError(f"{text!r} is not one of {', '.join(values)}")
-        return text
-
-    return parse
-
-
 def non_negative_float(text: str) -> float:
     """argparse type: a finite float >= 0."""
     try:

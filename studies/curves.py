@@ -24,7 +24,7 @@ import time
 
 import numpy as np
 
-from benchmarks.learning import notebook_loop
+from benchmarks.notebook_loop import notebook_loop
 from revseq.task.config import preset
 from revseq.task.init import init_params
 from revseq.training import backends
@@ -80,7 +80,7 @@ def main() -> None:
     if args.per_step_forcing:
         label["forcing"] = "per step"
     lines, start = [], time.perf_counter()
-    for epoch, (train_loss, val_loss, exact) in enumerate(rows, 1):
+    for epoch, (train_loss, val_loss, exact, *_) in enumerate(rows, 1):
         row = {**label, "epoch": epoch, "train_loss": round(train_loss, 5),
                "val_loss": round(val_loss, 5), "val_exact": round(100 * exact, 2),
                "seconds": round(time.perf_counter() - start, 1)}  # fmt: skip

@@ -16,7 +16,6 @@ import argparse
 import os
 import statistics
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
@@ -88,4 +87,4 @@ def run(tree: Path, preset: str) -> dict:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -33,7 +33,7 @@ cfg = preset("tiny").replace(
 )
 rng = np.random.default_rng(cfg.train.seed)
 task = prepare(cfg, rng)
-batches = epoch_batches(cfg, task.train, task.edges, rng)[:5]
+batches = epoch_batches(cfg, data=task.train, edges=task.edges, rng=rng)[:5]
 out = {}
 for n in (8, 1):
     backend = Backend(cfg, 10, devices=n)

@@ -177,14 +177,21 @@ CASES = {
 }
 
 
-# The first tier checks one case of each kind; CI's second tier every case.
+# The first tier checks one case of each kind; CI's second tier one more of each setting; the
+# slow tier the rest of the layers x dropout grid.
 FIRST_TIER = ("bahdanau-2-layers-dropout", "location-uniform-learned-start")
+SLOW = ("bahdanau-1-layers-dropout", "bahdanau-2-layers-no-dropout", "bahdanau-3-layers-no-dropout")
 
 
 @pytest.mark.float64
 @pytest.mark.parametrize(
     "case",
-    [c if c in FIRST_TIER else pytest.param(c, marks=pytest.mark.integration) for c in CASES],
+    [
+        c
+        if c in FIRST_TIER
+        else pytest.param(c, marks=pytest.mark.slow if c in SLOW else pytest.mark.integration)
+        for c in CASES
+    ],
 )
 def test_hand_written_decoder_backward_equals_autodiff_of_the_plain_loop(small_cfg, case):
     """decoder.loop (custom VJP) against the same loop as a plain scan of decoder_step under

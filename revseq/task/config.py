@@ -156,10 +156,6 @@ class TrainConfig:
         return min(steps_per_epoch, self.total_steps(steps_per_epoch) - done)
 
 
-ATTENTIONS = ModelConfig.__dataclass_fields__["attention"].metadata["choices"]
-ATTENTION_PRIORS = ModelConfig.__dataclass_fields__["attention_prior"].metadata["choices"]
-DECODER_INITS = ModelConfig.__dataclass_fields__["decoder_init"].metadata["choices"]
-COMPUTE_DTYPES = TrainConfig.__dataclass_fields__["compute_dtype"].metadata["choices"]
 SECTIONS = ("model", "data", "train")
 TYPES = {"int": int, "float": float, "str": str, "bool": bool}
 

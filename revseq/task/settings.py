@@ -19,8 +19,6 @@ from revseq.errors import RevseqError
 from revseq.task import corpus
 from revseq.task.config import SECTIONS, Config, check, preset
 
-RUN_RECORD = "run.json"  # a run folder's record (revseq.training.record): its "config"
-
 
 def fields() -> Iterator[tuple[str, dataclasses.Field]]:
     """(section, field) of every setting a user may set, in declaration order."""

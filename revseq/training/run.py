@@ -7,6 +7,7 @@ revseq.training.finish.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import shlex
 import threading
@@ -209,6 +210,8 @@ def prepare_report_aside(
     def prepare() -> None:
         try:
             importlib.import_module("revseq.report.plots")
+            with contextlib.suppress(ImportError):  # the event writer's (the tensorboard extra)
+                importlib.import_module("tensorboardX")
             if backend.name == "jax":  # torch compiles nothing
                 finish.compile_decoders(backend, task, cfg.data)
         except Exception:  # a head start only: the report meets the same error, and says it

@@ -139,6 +139,7 @@ class RunFolder:
         self.preset, self.writer = preset, writer
         self.events: Any = None  # TensorBoard's writer once a row is logged; False: none
         self.purge_step: int | None = None
+        self.calls: list[dict] = []  # the epoch's call rows, for TensorBoard at its end
 
     @_writer_only
     def create(self, test: Sequence[Sentence]) -> None:
@@ -161,16 +162,20 @@ class RunFolder:
 
     @_writer_only
     def log_call(self, row: dict) -> None:
-        """A compiled call's row: appended to steps.jsonl, and to TensorBoard's event file
-        when tensorboardX is installed (train/loss, train/grad_norm, train/lr,
-        train/sentences_per_s at the run's step)."""
+        """A compiled call's row, appended to steps.jsonl at once (and kept for TensorBoard)."""
         with open(self.path / STEPS, "a") as f:
             f.write(json.dumps(row) + "\n")
-        self._scalars("train", row, ("loss", "grad_norm", "lr", "sentences_per_s"))
+        self.calls.append(row)
 
     @_writer_only
     def log_epoch(self, row: dict) -> None:
-        """An epoch's validation to TensorBoard (val/loss, val/exact, val/alignment)."""
+        """An epoch's rows to TensorBoard's event file, when tensorboardX is installed: its
+        calls' train/loss, train/grad_norm, train/lr, train/sentences_per_s, and its
+        val/loss, val/exact, val/alignment, at the run's step (written at the epoch's end, so
+        that no call waits for tensorboardX to load)."""
+        for call in self.calls:
+            self._scalars("train", call, ("loss", "grad_norm", "lr", "sentences_per_s"))
+        self.calls = []
         renamed = {"loss": row["val_loss"], "exact": row["val_exact"]}
         renamed |= {"alignment": row["val_alignment"], "step": row["step"]}
         self._scalars("val", renamed, ("loss", "exact", "alignment"))
