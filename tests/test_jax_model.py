@@ -177,10 +177,16 @@ CASES = {
 }
 
 
-# The first tier checks one case of each kind; CI's second tier one more of each setting; the
-# slow tier the rest of the layers x dropout grid.
+# The first tier checks one case of each attention; CI's second tier one more of each (three
+# layers, the `long` preset's prior and first state); the slow tier the rest.
 FIRST_TIER = ("bahdanau-2-layers-dropout", "location-uniform-learned-start")
-SLOW = ("bahdanau-1-layers-dropout", "bahdanau-2-layers-no-dropout", "bahdanau-3-layers-no-dropout")
+SLOW = (
+    "bahdanau-1-layers-dropout",
+    "bahdanau-1-layers-no-dropout",
+    "bahdanau-2-layers-no-dropout",
+    "bahdanau-3-layers-no-dropout",
+    "location-zeros-width-3",
+)
 
 
 @pytest.mark.float64
