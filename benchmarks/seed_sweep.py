@@ -90,7 +90,10 @@ def main() -> None:
                 cells = [backend, seed, f"{row['exact']}/{row['total']}"]
                 cells += [row["first_100_val_step"], row["to_accuracy_s"]]
                 cells += [row["exit_s"], row["probe"]]
-                print("| " + " | ".join(map(str, cells)) + " |", flush=True)
+                print(
+                    "| " + " | ".join("-" if c is None else str(c) for c in cells) + " |",
+                    flush=True,
+                )
     for backend in args.backends:
         mine = [r for r in rows if r["backend"] == backend]
         full = sum(r["total"] is not None and r["exact"] == r["total"] for r in mine)

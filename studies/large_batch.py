@@ -44,17 +44,19 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--json", type=Path, help="also write the rows here")
     args = p.parse_args()
-    rows, tmp = [], Path(tempfile.mkdtemp(prefix="large-batch-"))
+    rows: list[dict] = []
     attention = ["--attention", args.attention] if args.attention else []
     print(HEAD, flush=True)
     grid = itertools.product(*(v.split(",") for v in
                                (args.batches, args.lrs, args.warmups, args.steps)))  # fmt: skip
-    for i, (batch, lr, warmup, steps) in enumerate(grid):
-        flags = [*attention, "--batch-size", batch, "--lr", lr, "--warmup", warmup,
-                 "--steps", steps]  # fmt: skip
-        row = train(args.preset, "jax", args.seed, tmp / str(i), [*flags, "--jax-cache", ""])
-        rows.append(row | {"flags": " ".join(flags)})
-        print(table_row(rows[-1]), flush=True)
+    with tempfile.TemporaryDirectory(prefix="large-batch-") as tmp:
+        for i, (batch, lr, warmup, steps) in enumerate(grid):
+            flags = [*attention, "--batch-size", batch, "--lr", lr, "--warmup", warmup,
+                     "--steps", steps]  # fmt: skip
+            out = Path(tmp) / str(i)
+            row = train(args.preset, "jax", args.seed, out, [*flags, "--jax-cache", ""])
+            rows.append(row | {"flags": " ".join(flags)})
+            print(table_row(rows[-1]), flush=True)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1) + "\n")
 
