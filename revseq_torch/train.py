@@ -103,7 +103,7 @@ def train_epoch(
 ) -> dict[str, float]:
     """Run train_step over the batches until done or stop() holds (asked before each step)
     -> metrics summed onto `start`, and "batches": how many were run; on_call(batches done,
-    sums) after every cfg.chunk steps and the last.
+    sums) after every cfg.chunk steps and after the last (or the last before stop()).
 
     Dropout draws from training.generator, whose state the run's checkpoints keep, so a run
     resumed mid-epoch draws what the uninterrupted one did.
@@ -115,7 +115,7 @@ def train_epoch(
         metrics = train_step(training, batch, cfg=cfg, schedule=schedule)
         total, done = add_up([metrics], total), done + 1
         call.append(metrics)
-        if len(call) == cfg.chunk or done == len(batches):
+        if len(call) == cfg.chunk:
             on_call(done, add_up(call))
             call = []
     if call:

@@ -15,13 +15,12 @@ from pathlib import Path
 from revseq import cli
 from revseq.errors import RevseqError
 from revseq.task import settings
-from revseq.task.config import PRESETS, SECTIONS
+from revseq.task.config import PRESETS, SECTIONS, TYPES
 from revseq.training import record, run, run_folder
 from revseq.training.backends import BACKENDS
 from revseq.training.processes import Processes, initialize
 
 GROUPS = {"model": "model", "data": "data (the generated task, or --corpus)", "train": "training"}
-TYPES = {"int": int, "float": float, "str": str}
 
 
 def add_arguments(p: cli.ArgumentParser) -> None:

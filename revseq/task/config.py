@@ -152,8 +152,13 @@ class TrainConfig:
 
     def epoch_length(self, epoch: int, steps_per_epoch: int) -> int:
         """Steps of epoch `epoch` (1-based): a whole one, or what is left of the budget."""
-        done = (epoch - 1) * steps_per_epoch
+        done = run_step(epoch, 0, steps_per_epoch)
         return min(steps_per_epoch, self.total_steps(steps_per_epoch) - done)
+
+
+def run_step(epoch: int, done: int, steps_per_epoch: int) -> int:
+    """The run's optimizer steps after `done` batches of epoch `epoch` (1-based)."""
+    return (epoch - 1) * steps_per_epoch + done
 
 
 SECTIONS = ("model", "data", "train")

@@ -22,7 +22,7 @@ from tqdm import tqdm
 from revseq.errors import RevseqError, StoppedError
 from revseq.task import corpus
 from revseq.task.batching import Batch, Encoded, batches, edges_for, encode, plan, with_unknowns
-from revseq.task.config import Config
+from revseq.task.config import Config, run_step
 from revseq.task.conventions import EVAL_BATCH
 from revseq.task.data import Splits, make_splits, task_words
 from revseq.task.decoded import Decoded
@@ -148,15 +148,7 @@ def _run(
     rng = np.random.default_rng(cfg.train.seed)
     task = prepare(cfg, rng, folder=out if resuming else None, text=text)
     backend = open_backend(backend_name, cfg, steps_per_epoch=task.steps_per_epoch, devices=devices)
-    folder = RunFolder(out, cfg=cfg, vocab=task.vocab, backend_name=backend_name,
-                       preset=spec.preset, writer=processes.writer)  # fmt: skip
-    saved = folder.load_last() if resuming and folder.has_last() else None  # before any write
-    if resuming:  # the live log keeps what `last` has seen
-        reached = (saved[1].epoch - 1) * task.steps_per_epoch + saved[1].position if saved else 0
-        folder.reopen(task.splits.test, step=reached)
-    else:
-        folder.create(task.splits.test)
-    folder.save_corpus(task.splits)
+    folder, saved = open_folder(out, spec, task=task, writer=processes.writer, resuming=resuming)
     log(describe(backend, task, folder))
     aside = prepare_report_aside(backend, task, cfg=cfg, processes=processes)
     epochs_ = cfg.train.epoch_count(task.steps_per_epoch)
@@ -192,6 +184,23 @@ def _run(
     if processes.writer:
         run_folder.point_latest(folder.path)
     return items
+
+
+def open_folder(
+    out: Path, spec: record.Record, *, task: Task, writer: bool, resuming: bool
+) -> tuple[RunFolder, tuple | None]:
+    """(The run's folder, made or reopened with its test and corpus splits, and the `last`
+    checkpoint's (arrays, progress) when resuming one, read before any write)."""
+    folder = RunFolder(out, cfg=spec.config, vocab=task.vocab, backend_name=spec.backend,
+                       preset=spec.preset, writer=writer)  # fmt: skip
+    saved = folder.load_last() if resuming and folder.has_last() else None
+    if resuming:  # the live log keeps what `last` has seen
+        reached = run_step(saved[1].epoch, saved[1].position, task.steps_per_epoch) if saved else 0
+        folder.reopen(task.splits.test, step=reached)
+    else:
+        folder.create(task.splits.test)
+    folder.save_corpus(task.splits)
+    return folder, saved
 
 
 def prepare_report_aside(
@@ -333,7 +342,7 @@ def train_epoch(
         total=len(batches_), initial=pos, desc=f"Epoch {progress.epoch:02d}/{epochs:02d}",
         unit="step", leave=False, disable=None if folder.writer else True,
     ) as bar:  # fmt: skip
-        first = (progress.epoch - 1) * steps_per_epoch  # the run's step before this epoch
+        first = run_step(progress.epoch, 0, steps_per_epoch)  # the run's step before this epoch
         log_call = calls_logger(backend, folder, batches_, epoch=progress.epoch, pos=pos,
                                 first=first, bar=bar)  # fmt: skip
         state, sums = backend.train_epoch(state, batches_[pos:], on_call=log_call, stop=stop,
@@ -400,9 +409,8 @@ def validate(
     norm, the rate, free-running validation loss, exact match and alignment, seconds since
     `started` (and skipped steps). A non-finite validation loss stops the run."""
     vm = backend.evaluate(state, task.val_batches)
-    step = (progress.epoch - 1) * task.steps_per_epoch + int(
-        backend.cfg.train.epoch_length(progress.epoch, task.steps_per_epoch)
-    )
+    spe = task.steps_per_epoch
+    step = run_step(progress.epoch, backend.cfg.train.epoch_length(progress.epoch, spe), spe)
     row = {
         "epoch": progress.epoch,
         "step": step,

@@ -227,9 +227,13 @@ class RunFolder:
     @_writer_only
     def save_best(self, params: dict[str, np.ndarray], epoch: int, val_loss: float) -> None:
         """`best`: the weights with the lowest validation loss so far."""
-        extra: dict[str, Any] = {"backend": self.backend_name, "preset": self.preset}
-        extra["command"] = command()
-        extra |= {"epoch": epoch, "val_loss": val_loss}
+        extra: dict[str, Any] = {
+            "backend": self.backend_name,
+            "preset": self.preset,
+            "command": command(),
+            "epoch": epoch,
+            "val_loss": val_loss,
+        }
         checkpoint.save(self.path, params, config=self.cfg, vocab=self.vocab, extra=extra)
 
     @_writer_only
